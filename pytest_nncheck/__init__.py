@@ -1,0 +1,38 @@
+"""Runtime checks that catch silently wrong neural networks (a pytest plugin and a plain API).
+
+The names below load on first use, so that the pytest plugin adds no torch import to test runs
+that do not use it.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "check_gradients": "pytest_nncheck.gradients.check",
+    "assert_gradients": "pytest_nncheck.gradients.check",
+    "check_initial_loss": "pytest_nncheck.sanity.initial_loss",
+    "assert_initial_loss": "pytest_nncheck.sanity.initial_loss",
+    "check_overfit": "pytest_nncheck.sanity.overfit",
+    "assert_overfit": "pytest_nncheck.sanity.overfit",
+    "example": "pytest_nncheck.discovery",
+    "NNCheckError": "pytest_nncheck.errors",
+    "GradientEntry": "pytest_nncheck.reports",
+    "GradientReport": "pytest_nncheck.reports",
+    "InitialLossReport": "pytest_nncheck.reports",
+    "OverfitReport": "pytest_nncheck.reports",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'pytest_nncheck' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_EXPORTS[name]), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return __all__

@@ -1,0 +1,201 @@
+"""Record the discrete decisions a forward pass makes, to tell a kink crossing from a wrong gradient.
+
+A central difference across a kink (the sign of a ReLU input, the winner of a max, a ``where``
+condition, a clamp bound) measures the average of two slopes, not the derivative: CS231n's
+"kinks in the objective". We record every such decision at the dispatcher level, where built-in
+ops and the insides of custom ``autograd.Function`` forwards look the same, and compare the record
+of f(x+h) with that of f(x-h). If they differ, the probe crossed a kink and must not count.
+"""
+from __future__ import annotations
+
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import torch
+from torch.utils._python_dispatch import TorchDispatchMode
+
+aten = torch.ops.aten
+
+Decider = Callable[[tuple, dict, Any], torch.Tensor]
+
+
+def _arg(args: tuple, kwargs: dict, position: int, name: str, default: Any = None) -> Any:
+    if len(args) > position:
+        return args[position]
+    return kwargs.get(name, default)
+
+
+def _positive(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return args[0] > 0
+
+
+def _above_threshold(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return args[0] > _arg(args, kwargs, 1, "threshold")
+
+
+def _sign(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return torch.sign(args[0]).to(torch.int8)
+
+
+def _between(low_position: int, low_name: str, high_position: int, high_name: str,
+             low_default: Any = None, high_default: Any = None) -> Decider:
+    def decide(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+        x = args[0]
+        low = _arg(args, kwargs, low_position, low_name, low_default)
+        high = _arg(args, kwargs, high_position, high_name, high_default)
+        code = torch.zeros(x.shape, dtype=torch.int8, device=x.device)
+        if low is not None:
+            code = code + (x < low).to(torch.int8)
+        if high is not None:
+            code = code + 2 * (x > high).to(torch.int8)
+        return code
+    return decide
+
+
+def _fixed_between(low: float, high: float) -> Decider:
+    def decide(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+        x = args[0]
+        return (x < low).to(torch.int8) + 2 * (x > high).to(torch.int8)
+    return decide
+
+
+def _first_greater(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return torch.as_tensor(args[0]) > torch.as_tensor(args[1])
+
+
+def _first_smaller(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return torch.as_tensor(args[0]) < torch.as_tensor(args[1])
+
+
+def _output(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return out
+
+
+def _indices_output(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return out[1]
+
+
+def _condition(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return args[0]
+
+
+def _flat_argmax(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return args[0].argmax()
+
+
+def _flat_argmin(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+    return args[0].argmin()
+
+
+def _pool_indices(with_indices: Callable) -> Decider:
+    def decide(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
+        return with_indices(*args, **kwargs)[1]
+    return decide
+
+
+# Decisions read from the arguments must be taken before the op runs (in-place ops overwrite them).
+_BEFORE: Dict[Any, Decider] = {
+    aten.relu: _positive,
+    aten.relu_: _positive,
+    aten.leaky_relu: _positive,
+    aten.leaky_relu_: _positive,
+    aten.rrelu_with_noise: _positive,
+    aten.prelu: _positive,
+    aten._prelu_kernel: _positive,
+    aten.threshold: _above_threshold,
+    aten.threshold_: _above_threshold,
+    aten.abs: _sign,
+    aten.abs_: _sign,
+    aten.hardtanh: _between(1, "min_val", 2, "max_val", -1.0, 1.0),
+    aten.hardtanh_: _between(1, "min_val", 2, "max_val", -1.0, 1.0),
+    aten.clamp: _between(1, "min", 2, "max"),
+    aten.clamp_: _between(1, "min", 2, "max"),
+    aten.clamp_min: _between(1, "min", 9, "unused"),
+    aten.clamp_min_: _between(1, "min", 9, "unused"),
+    aten.clamp_max: _between(9, "unused", 1, "max"),
+    aten.clamp_max_: _between(9, "unused", 1, "max"),
+    aten.hardsigmoid: _fixed_between(-3.0, 3.0),
+    aten.hardswish: _fixed_between(-3.0, 3.0),
+    aten.hardshrink: _between(1, "lambd", 1, "lambd"),
+    aten.softshrink: _between(1, "lambd", 1, "lambd"),
+    aten.maximum: _first_greater,
+    aten.fmax: _first_greater,
+    aten.minimum: _first_smaller,
+    aten.fmin: _first_smaller,
+    aten.where: _condition,
+    aten.max: _flat_argmax,
+    aten.min: _flat_argmin,
+}
+
+# Decisions that are the op's own result (comparisons, chosen indices).
+_AFTER: Dict[Any, Decider] = {
+    aten.gt: _output, aten.lt: _output, aten.ge: _output, aten.le: _output,
+    aten.eq: _output, aten.ne: _output, aten.sign: _output,
+    aten.argmax: _output, aten.argmin: _output,
+    aten.sort: _indices_output, aten.topk: _indices_output, aten.kthvalue: _indices_output,
+    aten.median: _indices_output, aten.mode: _indices_output, aten.cummax: _indices_output,
+    aten.cummin: _indices_output,
+    aten.max_pool1d_with_indices: _indices_output,
+    aten.max_pool2d_with_indices: _indices_output,
+    aten.max_pool3d_with_indices: _indices_output,
+    aten.adaptive_max_pool2d: _indices_output,
+    aten.adaptive_max_pool3d: _indices_output,
+    aten.max_pool1d: _pool_indices(aten.max_pool1d_with_indices),
+    aten.max_pool2d: _pool_indices(aten.max_pool2d_with_indices),
+    aten.max_pool3d: _pool_indices(aten.max_pool3d_with_indices),
+}
+
+# Overloads whose indices are part of the output: ``max(x, dim)`` returns (values, indices).
+_INDEXED_REDUCTIONS = {aten.max.dim, aten.min.dim, aten.max.dim_max, aten.min.dim_min}
+
+
+def _decider(func: Any) -> Tuple[Optional[Decider], bool]:
+    if func in _INDEXED_REDUCTIONS:
+        return _indices_output, False
+    packet = func.overloadpacket
+    if packet in (aten.max, aten.min) and func._overloadname not in ("default", "unary_out"):
+        return (_first_greater if packet is aten.max else _first_smaller), True
+    if packet in _BEFORE:
+        return _BEFORE[packet], True
+    if packet in _AFTER:
+        return _AFTER[packet], False
+    return None, False
+
+
+class DecisionRecord:
+    """The ordered discrete decisions of one forward pass."""
+
+    def __init__(self) -> None:
+        self.names: List[str] = []
+        self.decisions: List[torch.Tensor] = []
+
+    def add(self, name: str, decision: torch.Tensor) -> None:
+        self.names.append(name)
+        self.decisions.append(decision.detach().clone())
+
+    def __len__(self) -> int:
+        return len(self.decisions)
+
+    def same_as(self, other: "DecisionRecord") -> bool:
+        """True when both passes took every decision the same way (no kink between them)."""
+        if self.names != other.names:
+            return False
+        return all(a.shape == b.shape and torch.equal(a, b)
+                   for a, b in zip(self.decisions, other.decisions))
+
+
+class DecisionRecorder(TorchDispatchMode):
+    """Dispatch mode that appends each discrete decision of the forward to ``record``."""
+
+    def __init__(self, record: DecisionRecord) -> None:
+        super().__init__()
+        self.record = record
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
+        kwargs = kwargs or {}
+        decide, before = _decider(func)
+        if decide is not None and before:
+            self.record.add(str(func), decide(args, kwargs, None))
+        out = func(*args, **kwargs)
+        if decide is not None and not before:
+            self.record.add(str(func), decide(args, kwargs, out))
+        return out
