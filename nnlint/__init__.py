@@ -1,0 +1,3 @@
+"""nnlint: a static linter for the classic training pitfalls. Never imports torch, never runs code."""
+
+__version__ = "0.1.0"

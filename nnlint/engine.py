@@ -1,0 +1,208 @@
+"""Find files, parse each once with LibCST, run the selected rules in one traversal, collect findings.
+
+A file that does not parse gives one NN000 finding; a rule that crashes gives one NN999 finding
+naming the rule, and the file is linted again without it. Neither ends the run.
+"""
+from __future__ import annotations
+
+import io
+import os
+import tokenize
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
+
+import libcst as cst
+from libcst.metadata import MetadataWrapper, PositionProvider
+
+from .config import Config
+from .rules import ALL_RULES
+from .rules.base import FileContext, Rule
+from .suppressions import is_suppressed
+from .walker import HandlerError, walk
+
+PARSE_ERROR = ("NN000", "syntax-error")
+INTERNAL_ERROR = ("NN999", "internal-error")
+
+
+@dataclass(frozen=True, order=True)
+class Finding:
+    """One reported problem; the JSON format writes these fields."""
+
+    path: str
+    line: int
+    column: int
+    code: str
+    name: str
+    message: str
+    severity: str
+
+    def to_dict(self) -> Dict[str, object]:
+        return asdict(self)
+
+
+class UnreadableInput(OSError):
+    """A path that does not exist or cannot be read; the CLI exits 2."""
+
+
+def selected_rules(config: Config) -> List[Type[Rule]]:
+    return [rule for rule in ALL_RULES if config.selects(rule.code)]
+
+
+def decode(data: bytes) -> str:
+    """Source text in its declared encoding (PEP 263), with a UTF-8 byte-order mark removed."""
+    encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+    text = data.decode(encoding)
+    return text[1:] if text.startswith("\ufeff") else text
+
+
+def _dispatch_tables(context: FileContext, rules: Sequence[Rule]):
+    visit: Dict[type, list] = {}
+    leave: Dict[type, list] = {}
+    for cls in FileContext.ENTER_TYPES:
+        visit.setdefault(cls, []).append(context.enter)
+    for rule in rules:
+        for attribute in dir(type(rule)):
+            prefix, _, node_name = attribute.partition("_")
+            if prefix in ("visit", "leave") and node_name and hasattr(cst, node_name):
+                table = visit if prefix == "visit" else leave
+                table.setdefault(getattr(cst, node_name), []).append(getattr(rule, attribute))
+    for cls in FileContext.LEAVE_TYPES:
+        leave.setdefault(cls, []).append(context.leave)
+    return visit, leave
+
+
+def _finding(path: str, line: int, column: int, code_name: Tuple[str, str], message: str,
+             severity: str = "error") -> Finding:
+    return Finding(path, line, column, code_name[0], code_name[1], message, severity)
+
+
+def lint_source(source: str, path: str, rules: Sequence[Type[Rule]]) -> List[Finding]:
+    """Lint one file's text. ``path`` is only used to label the findings."""
+    try:
+        module = cst.parse_module(source)
+    except cst.ParserSyntaxError as error:
+        message = str(error).strip().splitlines()[0] if str(error).strip() else "syntax error"
+        return [_finding(path, error.raw_line, error.raw_column + 1, PARSE_ERROR,
+                         f"cannot parse: {message}")]
+    findings: List[Finding] = []
+    active = list(rules)
+    while True:
+        context = FileContext()
+        instances = [rule(context) for rule in active]
+        visit, leave = _dispatch_tables(context, instances)
+        try:
+            walk(module, visit, leave)
+            break
+        except HandlerError as crash:
+            owner = getattr(crash.handler, "__self__", None)
+            culprit = type(owner) if isinstance(owner, Rule) else None
+            label = f"{culprit.code} {culprit.name}" if culprit else "the engine"
+            findings.append(_finding(path, 1, 1, INTERNAL_ERROR,
+                                     f"internal error in {label}: {type(crash.error).__name__}: "
+                                     f"{crash.error} (the file was linted without it)"))
+            if culprit is None or culprit not in active:
+                return findings
+            active.remove(culprit)
+    if context.findings:
+        findings += _resolve(context, module, source, path)
+    return sorted(findings)
+
+
+def _resolve(context: FileContext, module: cst.Module, source: str, path: str) -> List[Finding]:
+    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    lines = source.splitlines()
+    findings = []
+    seen = set()
+    for raw in context.findings:
+        start = positions[raw.node].start
+        line_text = lines[start.line - 1] if 0 < start.line <= len(lines) else ""
+        if is_suppressed(raw.rule.code, line_text):
+            continue
+        key = (start.line, start.column, raw.rule.code)
+        if key in seen:
+            continue
+        seen.add(key)
+        findings.append(Finding(path, start.line, start.column + 1, raw.rule.code, raw.rule.name,
+                                raw.message, raw.rule.severity))
+    return findings
+
+
+def lint_file(path: Path, rules: Sequence[Type[Rule]], label: Optional[str] = None) -> List[Finding]:
+    """Read and lint one file; a file that cannot be decoded gives one NN000 finding."""
+    label = label or str(path)
+    try:
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnreadableInput(f"{label}: cannot read: {error.strerror or error}") from error
+    try:
+        source = decode(data)
+    except (SyntaxError, UnicodeDecodeError, LookupError) as error:
+        return [_finding(label, 1, 1, PARSE_ERROR, f"cannot decode: {error}")]
+    return lint_source(source, label, rules)
+
+
+def discover(paths: Sequence[str], config: Config) -> Iterator[Path]:
+    """Python files under ``paths``; files named explicitly are always linted, folders filtered."""
+    for raw in paths:
+        path = Path(raw)
+        if not path.exists():
+            raise UnreadableInput(f"{raw}: no such file or directory")
+        if path.is_file():
+            yield path
+            continue
+        for folder, subfolders, files in os.walk(path):
+            base = Path(folder)
+            subfolders[:] = sorted(d for d in subfolders if not config.excludes(base / d))
+            for name in sorted(files):
+                candidate = base / name
+                if name.endswith((".py", ".pyi")) and not config.excludes(candidate):
+                    yield candidate
+
+
+def _lint_one(job: Tuple[str, Tuple[str, ...]]) -> Tuple[List[Finding], Optional[str]]:
+    path, codes = job
+    rules = [rule for rule in ALL_RULES if rule.code in codes]
+    try:
+        return lint_file(Path(path), rules), None
+    except UnreadableInput as error:
+        return [], str(error)
+
+
+# Below this many files a worker pool costs more to start than it saves.
+PARALLEL_THRESHOLD = 16
+
+
+@dataclass
+class LintResult:
+    """Findings of a run, and the inputs that could not be read (the CLI exits 2 for those)."""
+
+    findings: List[Finding]
+    errors: List[str]
+    files: int
+
+
+def lint_paths(paths: Sequence[str], config: Config, jobs: Optional[int] = None) -> LintResult:
+    """Lint every file under ``paths`` with the rules ``config`` selects, on up to ``jobs`` cores."""
+    errors: List[str] = []
+    files: List[str] = []
+    for raw in paths:
+        try:
+            files += [str(p) for p in discover([raw], config)]
+        except UnreadableInput as error:
+            errors.append(str(error))
+    codes = tuple(rule.code for rule in selected_rules(config))
+    workers = min(jobs or os.cpu_count() or 1, len(files))
+    jobs_list = [(f, codes) for f in files]
+    if workers > 1 and len(files) >= PARALLEL_THRESHOLD:
+        from concurrent.futures import ProcessPoolExecutor
+        with ProcessPoolExecutor(max_workers=workers) as pool:
+            results = list(pool.map(_lint_one, jobs_list, chunksize=8))
+    else:
+        results = [_lint_one(job) for job in jobs_list]
+    findings: List[Finding] = []
+    for file_findings, error in results:
+        findings += file_findings
+        if error:
+            errors.append(error)
+    return LintResult([f for f in sorted(findings) if config.selects(f.code)], errors, len(files))

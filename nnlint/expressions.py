@@ -1,0 +1,119 @@
+"""Reading expressions without running them: their source-like text and literal numbers."""
+from __future__ import annotations
+
+from typing import Iterator, Optional
+
+import libcst as cst
+
+
+def text(node: Optional[cst.CSTNode]) -> Optional[str]:
+    """Compact text of simple expressions (names, attributes, numbers, subscripts, calls), else None.
+
+    Cheap enough to call on every candidate node; two expressions with the same text are taken to
+    mean the same value.
+    """
+    if node is None:
+        return None
+    if isinstance(node, cst.Name):
+        return node.value
+    if isinstance(node, (cst.Integer, cst.Float)):
+        return node.value
+    if isinstance(node, cst.SimpleString):
+        return node.value
+    if isinstance(node, cst.Attribute):
+        base = text(node.value)
+        return None if base is None else f"{base}.{node.attr.value}"
+    if isinstance(node, cst.Subscript):
+        base = text(node.value)
+        slices = [text(s.slice.value) if isinstance(s.slice, cst.Index) else None
+                  for s in node.slice]
+        if base is None or None in slices:
+            return None
+        return f"{base}[{', '.join(slices)}]"
+    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
+        inner = text(node.expression)
+        return None if inner is None else f"-{inner}"
+    if isinstance(node, cst.BinaryOperation):
+        left, right = text(node.left), text(node.right)
+        symbol = _OPERATORS.get(type(node.operator))
+        if left is None or right is None or symbol is None:
+            return None
+        return f"({left} {symbol} {right})"
+    if isinstance(node, cst.Call):
+        func = text(node.func)
+        args = [text(a.value) for a in node.args]
+        if func is None or None in args:
+            return None
+        return f"{func}({', '.join(args)})"
+    return None
+
+
+_OPERATORS = {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/",
+              cst.Power: "**"}
+
+
+def number(node: Optional[cst.BaseExpression]) -> Optional[float]:
+    """The value of a literal number expression (``1e-5``, ``-3``, ``10 ** -6``, ``1 / 2``)."""
+    if isinstance(node, cst.Integer):
+        return float(int(node.value.replace("_", ""), 0))
+    if isinstance(node, cst.Float):
+        return float(node.value.replace("_", ""))
+    if isinstance(node, cst.UnaryOperation):
+        inner = number(node.expression)
+        if inner is None:
+            return None
+        return -inner if isinstance(node.operator, cst.Minus) else inner
+    if isinstance(node, cst.BinaryOperation):
+        left, right = number(node.left), number(node.right)
+        if left is None or right is None:
+            return None
+        try:
+            if isinstance(node.operator, cst.Power):
+                return float(left ** right)
+            if isinstance(node.operator, cst.Multiply):
+                return left * right
+            if isinstance(node.operator, cst.Divide):
+                return left / right
+            if isinstance(node.operator, cst.Add):
+                return left + right
+            if isinstance(node.operator, cst.Subtract):
+                return left - right
+        except (ArithmeticError, ValueError):
+            return None
+    return None
+
+
+def keyword(call: cst.Call, name: str) -> Optional[cst.BaseExpression]:
+    """The value passed as ``name=`` to ``call``, if any."""
+    for arg in call.args:
+        if arg.keyword is not None and arg.keyword.value == name:
+            return arg.value
+    return None
+
+
+def positional(call: cst.Call, position: int) -> Optional[cst.BaseExpression]:
+    """The ``position``-th positional argument of ``call``, if any."""
+    values = [a.value for a in call.args if a.keyword is None and not a.star]
+    return values[position] if position < len(values) else None
+
+
+def argument(call: cst.Call, position: int, name: str) -> Optional[cst.BaseExpression]:
+    """An argument given either positionally or by keyword."""
+    value = keyword(call, name)
+    return value if value is not None else positional(call, position)
+
+
+def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
+    """Every expression-level node below ``node`` (used on small subtrees only)."""
+    from .walker import children
+    stack = [node]
+    while stack:
+        current = stack.pop()
+        yield current
+        stack.extend(children(current))
+
+
+def is_method_call(node: cst.CSTNode, *names: str) -> bool:
+    """``<anything>.name(...)`` for one of ``names``."""
+    return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
+            and node.func.attr.value in names)

@@ -1,0 +1,22 @@
+"""The rule registry: every rule class, in code order. A code is never reused for another meaning."""
+from __future__ import annotations
+
+from typing import Dict, List, Type
+
+from .bad_step_size import BadStepSize
+from .base import Rule
+from .forward_difference import ForwardDifference
+from .gradcheck_float32 import GradcheckFloat32
+from .gradcheck_randomness import GradcheckRandomness
+from .grid_search import GridSearch
+from .linear_scale_sampling import LinearScaleSampling
+from .missing_lr_decay import MissingLrDecay
+from .scheduler_misuse import SchedulerMisuse
+from .unguarded_relative_error import UnguardedRelativeError
+
+ALL_RULES: List[Type[Rule]] = sorted([
+    GradcheckFloat32, ForwardDifference, BadStepSize, UnguardedRelativeError, GradcheckRandomness,
+    MissingLrDecay, SchedulerMisuse, GridSearch, LinearScaleSampling,
+], key=lambda rule: rule.code)
+
+BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}

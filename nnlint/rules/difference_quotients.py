@@ -1,0 +1,106 @@
+"""Recognising finite-difference quotients in source, shared by NN102 and NN103.
+
+Inline:  (f(x + h) - f(x)) / h          forward
+         (f(x) - f(x - h)) / h          backward
+         (f(x + h) - f(x - h)) / (2*h)  centered
+Loop (CS231n's eval_numerical_gradient): ``x[ix] += h`` or ``x[ix] = old + h``, an evaluation,
+then ``(fxh - fx) / h``; centered code also sets ``x[ix] = old - h`` and divides by ``2 * h``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+import libcst as cst
+
+from ..expressions import descendants, number, text
+
+
+@dataclass
+class Quotient:
+    """A division of a difference by a step."""
+
+    node: cst.BinaryOperation
+    step: cst.BaseExpression
+    step_text: str
+    doubled: bool
+    kind: Optional[str]  # "forward", "backward", "centered", or None when the numerator is opaque
+
+
+def _is_two(node: cst.BaseExpression) -> bool:
+    return number(node) == 2.0
+
+
+def split_step(denominator: cst.BaseExpression):
+    """(step, doubled) for ``h``, ``2 * h``, ``h * 2``, ``2.0 * h``; None for anything else."""
+    if isinstance(denominator, cst.BinaryOperation) and isinstance(denominator.operator, cst.Multiply):
+        if _is_two(denominator.left) and text(denominator.right) is not None:
+            return denominator.right, True
+        if _is_two(denominator.right) and text(denominator.left) is not None:
+            return denominator.left, True
+        return None
+    if text(denominator) is None or number(denominator) is not None and number(denominator) >= 1:
+        return None
+    return denominator, False
+
+
+def mentions(expression: cst.BaseExpression, step: str) -> bool:
+    """True when ``expression`` is the step, or a product with the step as a factor."""
+    if text(expression) == step:
+        return True
+    return (isinstance(expression, cst.BinaryOperation)
+            and isinstance(expression.operator, cst.Multiply)
+            and (mentions(expression.left, step) or mentions(expression.right, step)))
+
+
+def shifted(expression: cst.CSTNode, step: str, operator: type) -> bool:
+    """True when ``expression`` contains ``something <operator> step``."""
+    return any(isinstance(n, cst.BinaryOperation) and isinstance(n.operator, operator)
+               and mentions(n.right, step) for n in descendants(expression))
+
+
+def uses(expression: cst.CSTNode, step: str) -> bool:
+    return any(text(n) == step for n in descendants(expression) if isinstance(n, cst.Name)
+               or isinstance(n, cst.Attribute))
+
+
+def quotient(node: cst.BinaryOperation) -> Optional[Quotient]:
+    """The quotient ``node`` is, when it divides a difference by a small step expression."""
+    if not isinstance(node.operator, cst.Divide):
+        return None
+    numerator = node.left
+    if not (isinstance(numerator, cst.BinaryOperation) and isinstance(numerator.operator, cst.Subtract)):
+        return None
+    split = split_step(node.right)
+    if split is None:
+        return None
+    step, doubled = split
+    step_text = text(step)
+    plus, minus = numerator.left, numerator.right
+    kind = None
+    if shifted(plus, step_text, cst.Add) and shifted(minus, step_text, cst.Subtract):
+        kind = "centered"
+    elif shifted(plus, step_text, cst.Add) and not uses(minus, step_text):
+        kind = "forward"
+    elif shifted(minus, step_text, cst.Subtract) and not uses(plus, step_text):
+        kind = "backward"
+    return Quotient(node, step, step_text, doubled, kind)
+
+
+def perturbation(node: cst.CSTNode) -> Optional[tuple]:
+    """('+' or '-', step text) for ``x[i] += h``, ``x[i] -= h``, ``x[i] = old + h``, else None."""
+    if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Subscript):
+        step = text(node.value)
+        if isinstance(node.operator, cst.AddAssign) and step:
+            return "+", step
+        if isinstance(node.operator, cst.SubtractAssign) and step:
+            return "-", step
+    if (isinstance(node, cst.Assign) and len(node.targets) == 1
+            and isinstance(node.targets[0].target, cst.Subscript)
+            and isinstance(node.value, cst.BinaryOperation)):
+        step = text(node.value.right)
+        if isinstance(node.value.operator, cst.Add) and step:
+            return "+", step
+        if isinstance(node.value.operator, cst.Subtract) and step:
+            return "-", step
+    return None
