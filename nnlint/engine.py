@@ -5,6 +5,7 @@ naming the rule, and the file is linted again without it. Neither ends the run.
 """
 from __future__ import annotations
 
+import ast
 import io
 import os
 import tokenize
@@ -82,9 +83,7 @@ def lint_source(source: str, path: str, rules: Sequence[Type[Rule]]) -> List[Fin
     try:
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
-        message = str(error).strip().splitlines()[0] if str(error).strip() else "syntax error"
-        return [_finding(path, error.raw_line, error.raw_column + 1, PARSE_ERROR,
-                         f"cannot parse: {message}")]
+        return [_parse_error(source, path, error)]
     findings: List[Finding] = []
     active = list(rules)
     while True:
@@ -107,6 +106,24 @@ def lint_source(source: str, path: str, rules: Sequence[Type[Rule]]) -> List[Fin
     if context.findings:
         findings += _resolve(context, module, source, path)
     return sorted(findings)
+
+
+def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Finding:
+    """NN000 with CPython's wording and position when it agrees the file is invalid.
+
+    Python's own parser names the problem better ("expected ':'") and points at the right column;
+    it only builds a tree (nothing runs). LibCST's message is the fallback.
+    """
+    try:
+        compile(source, path, "exec", ast.PyCF_ONLY_AST)
+    except SyntaxError as python_error:
+        return _finding(path, python_error.lineno or 1, python_error.offset or 1, PARSE_ERROR,
+                        f"cannot parse: {python_error.msg}")
+    except (ValueError, RecursionError, MemoryError):
+        pass
+    message = error.message.replace("parser error: ", "").strip() or "syntax error"
+    return _finding(path, error.raw_line, error.raw_column + 1, PARSE_ERROR,
+                    f"cannot parse: {message}")
 
 
 def _resolve(context: FileContext, module: cst.Module, source: str, path: str) -> List[Finding]:

@@ -1,0 +1,29 @@
+"""The terminal summary of ``pytest --nncheck``: one row per layer and check."""
+from __future__ import annotations
+
+import io
+from typing import Any, Dict, List
+
+_STYLES = {"passed": "green", "failed": "red bold", "inconclusive": "yellow", "skipped": "dim"}
+
+
+def render_summary(records: List[Dict[str, Any]], colour: bool) -> str:
+    """A rich table rendered to text (with ANSI colour when the terminal has markup)."""
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
+    for column in ("layer", "check", "verdict", "worst rel. error", "kinks crossed", "seconds"):
+        table.add_column(column, justify="right" if column[0] in "wks" else "left")
+    for record in sorted(records, key=lambda r: r["nodeid"]):
+        error = record.get("max_rel_error")
+        kinks = record.get("kinks_crossed")
+        outcome = record["outcome"]
+        table.add_row(record["layer"], record["kind"],
+                      f"[{_STYLES.get(outcome, '')}]{outcome}[/]",
+                      "-" if error is None else f"{error:.2e}",
+                      "-" if kinks is None else str(kinks), f"{record['duration']:.2f}")
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=colour, no_color=not colour, width=120,
+            highlight=False).print(table)
+    return buffer.getvalue()
