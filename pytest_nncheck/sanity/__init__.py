@@ -1,0 +1,1 @@
+"""Sanity checks before training: the initial loss, and memorising a tiny set."""

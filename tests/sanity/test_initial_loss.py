@@ -1,0 +1,112 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from pytest_nncheck import NNCheckError, assert_initial_loss, check_initial_loss
+from tests.sanity.conftest import cnn, mlp
+from tests.state import assert_unchanged, snapshot
+
+
+def test_correct_model_starts_at_ln_c(digits20):
+    x, y = digits20
+    report = check_initial_loss(mlp(), x, y, nn.CrossEntropyLoss())
+    assert report.passed, report.render()
+    assert report.expected == pytest.approx(math.log(10))
+    assert abs(report.observed - math.log(10)) < 0.1
+    assert str(report) == report.render() and report.render().startswith("initial loss PASSED")
+
+
+def test_last_layer_scaled_up_is_over_confident(digits20):
+    x, y = digits20
+    model = mlp()
+    with torch.no_grad():
+        model[3].weight.mul_(100)
+    report = check_initial_loss(model, x, y, nn.CrossEntropyLoss())
+    assert not report.passed
+    assert "over-confident at init" in report.render()
+    assert report.output_scale > 5
+    with pytest.raises(AssertionError, match="over-confident"):
+        assert_initial_loss(model, x, y, nn.CrossEntropyLoss())
+
+
+def test_nll_loss_on_raw_logits_is_caught(digits20):
+    x, y = digits20
+    report = check_initial_loss(mlp(), x, y, nn.NLLLoss())
+    assert not report.passed
+    assert any("expects log-probabilities" in p for p in report.problems)
+    model = nn.Sequential(mlp(), nn.LogSoftmax(dim=1))
+    assert check_initial_loss(model, x, y, nn.NLLLoss()).passed
+
+
+def test_targets_leaking_into_inputs_read_as_far_below(digits20):
+    x, y = digits20
+    torch.manual_seed(0)
+    leaky = nn.Linear(74, 10)
+    with torch.no_grad():
+        leaky.weight.zero_()
+        leaky.weight[:, 64:] = torch.eye(10) * 8
+    inputs = torch.cat([x, nn.functional.one_hot(y, 10).float()], dim=1)
+    report = check_initial_loss(leaky, inputs, y, nn.CrossEntropyLoss())
+    assert any("far below" in p for p in report.problems)
+
+
+def test_cnn_and_binary_losses(digits20):
+    x, y = digits20
+    assert check_initial_loss(cnn(), x, y, nn.CrossEntropyLoss()).passed
+    torch.manual_seed(0)
+    multi = nn.Sequential(nn.Linear(64, 16), nn.Tanh(), nn.Linear(16, 3))
+    labels = (torch.rand(20, 3) > 0.5).float()
+    report = check_initial_loss(multi, x, labels, nn.BCEWithLogitsLoss())
+    assert report.passed and report.expected == pytest.approx(math.log(2))
+
+
+def test_prior_expectation(digits20):
+    x, y = digits20
+    model = mlp()
+    y_skewed = torch.where(y < 5, torch.zeros_like(y), y)
+    counts = torch.bincount(y_skewed, minlength=10).double()
+    prior = counts / counts.sum()
+    with torch.no_grad():
+        model[3].weight.mul_(0.01)
+        model[3].bias.copy_(torch.log(prior.clamp(min=1e-6)).float())
+    report = check_initial_loss(model, x, y_skewed, nn.CrossEntropyLoss(), expected="prior")
+    entropy = float(-(prior[prior > 0] * prior[prior > 0].log()).sum())
+    assert report.expected == pytest.approx(entropy)
+    assert report.passed, report.render()
+
+
+def test_regularization_must_raise_the_loss(digits20):
+    x, y = digits20
+    report = check_initial_loss(mlp(), x, y, nn.CrossEntropyLoss(), regularization=1e-2)
+    assert report.passed and report.with_regularization > report.observed
+    assert "regularization is left out" in report.render()
+    custom = check_initial_loss(mlp(), x, y, nn.CrossEntropyLoss(),
+                                regularization=lambda m: sum((p ** 2).sum() for p in m.parameters()))
+    assert custom.with_regularization > custom.observed
+    zero = check_initial_loss(mlp(), x, y, nn.CrossEntropyLoss(), regularization=0.0)
+    assert not zero.passed and "did not raise the loss" in zero.render()
+
+
+def test_unknown_loss_asks_for_expected(digits20):
+    x, y = digits20
+    with pytest.raises(NNCheckError, match="pass expected="):
+        check_initial_loss(mlp(), x, y, lambda out, t: (out.softmax(1) - 0.1).abs().sum())
+    report = check_initial_loss(mlp(), x, y, lambda out, t: out.abs().mean(), expected=0.0, rtol=1)
+    assert report.expected == 0.0
+
+
+def test_reduction_none_is_refused(digits20):
+    x, y = digits20
+    with pytest.raises(NNCheckError, match="scalar"):
+        check_initial_loss(mlp(), x, y, nn.CrossEntropyLoss(reduction="none"))
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_callers_model_and_state_are_unchanged(digits20, train):
+    x, y = digits20
+    model = cnn().train(train)
+    before = snapshot([model, x, y])
+    check_initial_loss(model, x, y, nn.CrossEntropyLoss(), regularization=1e-3)
+    assert_unchanged(before, snapshot([model, x, y]))
