@@ -111,7 +111,7 @@ class LayerGradientItem(pytest.Item):
 
     def runtest(self) -> None:
         from .discovery import CannotBuild, build_example
-        from .gradients.seeded import preserved_rng_state
+        from .gradients.seeded import seeded
         from .errors import NNCheckError
         from .devices import resolve_device
         record: Dict[str, Any] = {"nodeid": self.nodeid, "kind": "gradients",
@@ -120,11 +120,11 @@ class LayerGradientItem(pytest.Item):
         self.user_properties.append((_RECORD_KEY, record))
         start = time.perf_counter()
         try:
-            with preserved_rng_state():
+            with seeded(int(_setting(self.config, "seed"))):  # same example in every process
                 try:
                     built, explicit = build_example(self.layer, self.registered)
                 except CannotBuild as reason:
-                    pytest.skip(str(reason))
+                    self._skip(str(reason))
             device = resolve_device(_setting(self.config, "device"))
             fn, *inputs = [_to(value, device) for value in built]
             try:
@@ -132,15 +132,15 @@ class LayerGradientItem(pytest.Item):
             except NNCheckError as error:
                 if explicit:
                     raise
-                pytest.skip(f"the inferred example for {self.layer.qualified} does not run "
-                            f"({error}); register one explicitly")
+                self._skip(f"the inferred example for {self.layer.qualified} does not run "
+                           f"({error}); register one explicitly")
             record.update(max_rel_error=report.max_rel_error, kinks_crossed=report.kinks_crossed,
                           outcome={"passed": "passed", "inconclusive": "inconclusive"}.get(
                               report.verdict, "failed"))
             if report.failed:
                 raise GradientCheckFailed(report.render())
             if report.inconclusive:
-                pytest.skip(f"inconclusive: {report.notes[-1]}")
+                self._skip(report.notes[-1])
         finally:
             record["duration"] = round(time.perf_counter() - start, 6)
 
@@ -154,7 +154,20 @@ class LayerGradientItem(pytest.Item):
         return super().repr_failure(excinfo, style=style)
 
     def reportinfo(self) -> tuple:
-        return self.layer.module, None, f"{self.layer.qualified} gradients"
+        import inspect
+        try:
+            path = inspect.getsourcefile(self.layer.cls)
+            line = inspect.getsourcelines(self.layer.cls)[1] - 1
+        except (OSError, TypeError):
+            path, line = self.layer.module, None
+        return path, line, self.nodeid
+
+    def _skip(self, reason: str) -> None:
+        """Skip, reported at the layer's class definition rather than inside the plugin."""
+        try:
+            raise pytest.skip.Exception(reason, _use_item_location=True)
+        except TypeError:  # a pytest without item locations for skips
+            pytest.skip(reason)
 
 
 def _to(value: Any, device: Any) -> Any:

@@ -190,6 +190,12 @@ class DecisionRecorder(TorchDispatchMode):
         super().__init__()
         self.record = record
 
+    @classmethod
+    def _should_skip_dynamo(cls) -> bool:
+        # Recent torch wraps a mode's __torch_dispatch__ to disable dynamo, which imports
+        # torch._dynamo (about a second) on first use. The checker never compiles, so opt out.
+        return False
+
     def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
         kwargs = kwargs or {}
         decide, before = _decider(func)

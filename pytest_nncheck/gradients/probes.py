@@ -46,6 +46,15 @@ class Probe:
             tensor.add_(self.direction, alpha=step)
 
 
+def _unravel(flat: int, shape: tuple) -> tuple:
+    """Row-major multi-index of a flat position (torch.unravel_index imports sympy on first use)."""
+    index = []
+    for size in reversed(shape):
+        flat, position = divmod(flat, size)
+        index.append(position)
+    return tuple(reversed(index))
+
+
 def _format_index(index: tuple) -> str:
     return "[" + ", ".join(str(i) for i in index) + "]"
 
@@ -79,8 +88,7 @@ class ProbeSampler:
             return None
         flat = self._order[self._next_coordinate]
         self._next_coordinate += 1
-        index = tuple(int(i) for i in torch.unravel_index(torch.tensor(flat), self.shape)) \
-            if self.shape else ()
+        index = _unravel(flat, self.shape)
         return Probe(self.name + _format_index(index) if index else self.name, index=index,
                      flat=flat)
 
