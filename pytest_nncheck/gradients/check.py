@@ -48,7 +48,7 @@ class _Analytic:
 def _analytic_pass(subject: Subject) -> Tuple[_Analytic, List[torch.Tensor]]:
     record = DecisionRecord()
     with torch.enable_grad():
-        outputs = subject.outputs(record)
+        outputs = subject.outputs(record, detect_randomness=True)
         for position, output in enumerate(outputs):
             if not torch.isfinite(output).all():
                 bad = "NaN" if torch.isnan(output).any() else "Inf"
@@ -82,18 +82,18 @@ def _is_deterministic(subject: Subject, reference: List[torch.Tensor]) -> bool:
 def _evaluate(subject: Subject, checked: CheckedTensor, probe: Probe, step: float,
               record_decisions: bool) -> Tuple[float, bool]:
     """The central difference along ``probe`` and whether it crossed a kink."""
-    original = checked.tensor.detach().clone()
+    tensor = checked.tensor
     values, records = [], []
     with torch.no_grad():
+        saved = probe.save(tensor)
         try:
             for sign in (1.0, -1.0):
-                probe.shift(checked.tensor, sign * step)
+                probe.place(tensor, saved, sign * step)
                 record = DecisionRecord() if record_decisions else None
                 values.append(float(subject.scalar(subject.outputs(record))))
                 records.append(record)
-                checked.tensor.copy_(original)
         finally:
-            checked.tensor.copy_(original)
+            probe.restore(tensor, saved)
     crossed = record_decisions and not records[0].same_as(records[1])
     return central_difference(values[0], values[1], step), crossed
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import random
-from typing import Iterator
+from typing import Iterator, Tuple
 
 import numpy as np
 import torch
@@ -34,11 +34,22 @@ def preserved_rng_state() -> Iterator[None]:
             np.random.set_state(numpy_state)
 
 
-def reseed(seed: int) -> None:
-    """Set torch (all devices), NumPy and ``random`` to ``seed``; call inside preserved_rng_state."""
-    torch.manual_seed(seed)
-    np.random.seed(seed % 2**32)
-    random.seed(seed)
+def reseed(seed: int, generators: Tuple[bool, bool, bool] = (True, True, True)) -> None:
+    """Set torch (CPU and initialised CUDA devices), NumPy and ``random`` to ``seed``.
+
+    ``generators`` selects (torch, numpy, random), so that evaluations reseed only what the
+    forward draws from. Call inside preserved_rng_state. ``torch.manual_seed`` is avoided on
+    purpose: for every backend that is not initialised it records a stack trace to replay later,
+    which costs more than a small forward pass, and the checker reseeds before every evaluation.
+    """
+    if generators[0]:
+        torch.default_generator.manual_seed(seed)
+        for device in _cuda_devices():
+            torch.cuda.default_generators[device].manual_seed(seed)
+    if generators[1]:
+        np.random.seed(seed % 2**32)
+    if generators[2]:
+        random.seed(seed)
 
 
 @contextlib.contextmanager
@@ -47,3 +58,18 @@ def seeded(seed: int) -> Iterator[None]:
     with preserved_rng_state():
         reseed(seed)
         yield
+
+
+def rng_fingerprint() -> tuple:
+    """The states of every generator ``reseed`` sets, to tell whether a forward drew from them."""
+    numpy_state = np.random.get_state()
+    return (torch.default_generator.get_state(),
+            [torch.cuda.default_generators[d].get_state() for d in _cuda_devices()],
+            (numpy_state[1].tobytes(), numpy_state[2]), random.getstate())
+
+
+def generators_used(before: tuple, after: tuple) -> Tuple[bool, bool, bool]:
+    """(torch, numpy, random): which generators changed state between two fingerprints."""
+    torch_used = not torch.equal(before[0], after[0]) or not all(
+        torch.equal(a, b) for a, b in zip(before[1], after[1]))
+    return torch_used, before[2] != after[2], before[3] != after[3]

@@ -17,7 +17,7 @@ from torch import nn
 
 from ..errors import NNCheckError
 from .kinks import DecisionRecord, DecisionRecorder
-from .seeded import reseed
+from .seeded import generators_used, reseed, rng_fingerprint
 
 
 @dataclass
@@ -89,6 +89,9 @@ class Subject:
         if not self.checked:
             self._raise_nothing_to_check(inputs)
         self.projection: Optional[List[Optional[torch.Tensor]]] = None
+        # (torch, numpy, random): until a forward is seen not to draw from a generator, every
+        # evaluation reseeds it.
+        self.generators = (True, True, True)
 
     @staticmethod
     def _raise_nothing_to_check(inputs: Sequence[Any]) -> None:
@@ -112,10 +115,18 @@ class Subject:
             for buffer, saved in self._buffers:
                 buffer.copy_(saved)
 
-    def outputs(self, record: Optional[DecisionRecord] = None) -> List[torch.Tensor]:
-        """Run the forward from the frozen seed and return its floating outputs."""
-        self._restore_buffers()
-        reseed(self.seed)
+    def outputs(self, record: Optional[DecisionRecord] = None,
+                detect_randomness: bool = False) -> List[torch.Tensor]:
+        """Run the forward from the frozen seed and return its floating outputs.
+
+        With ``detect_randomness``, also learn which generators the forward draws from; later
+        evaluations reseed only those (reseeding costs more than a small forward).
+        """
+        if self._buffers:
+            self._restore_buffers()
+        if any(self.generators):
+            reseed(self.seed, self.generators)
+        before = rng_fingerprint() if detect_randomness else None
         try:
             if record is None:
                 result = self.call(*self.inputs)
@@ -126,6 +137,8 @@ class Subject:
             raise
         except Exception as error:
             raise self._forward_error(error) from error
+        if before is not None:
+            self.generators = generators_used(before, rng_fingerprint())
         return self._floating_outputs(result)
 
     def _forward_error(self, error: Exception) -> NNCheckError:
@@ -152,6 +165,10 @@ class Subject:
             self.projection = [None if o.numel() == 1 and len(outputs) == 1 else
                                torch.randn(o.shape, generator=generator, dtype=torch.float64)
                                .to(dtype=o.dtype, device=o.device) for o in outputs]
+        if len(outputs) == 1:
+            weight = self.projection[0]
+            return outputs[0].sum() if weight is None else torch.vdot(
+                outputs[0].reshape(-1), weight.reshape(-1))
         return sum((o if w is None else o * w).sum() for o, w in zip(outputs, self.projection))
 
     def output_scale(self, outputs: List[torch.Tensor]) -> float:
