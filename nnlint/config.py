@@ -36,18 +36,27 @@ class Config:
         ignored = [len(p) for p in self.ignore if code.startswith(p)]
         return bool(selected) and (not ignored or max(ignored) < max(selected))
 
-    def excludes(self, path: Path) -> bool:
-        """Gitignore-style matching: a pattern matches a path component or the relative path."""
+    def excludes(self, path: Path, base: Optional[Path] = None) -> bool:
+        """Gitignore-style matching below ``base`` (the folder being walked).
+
+        A pattern without a slash matches any path component below ``base``; a pattern with one
+        matches the path relative to the configuration's root. Components above ``base`` never
+        match, so ``nnlint .venv/lib/.../torch`` lints what it was asked to.
+        """
+        base = base or self.root
+        try:
+            parts = path.resolve().relative_to(base.resolve()).parts
+        except ValueError:
+            parts = path.parts
         try:
             relative = path.resolve().relative_to(self.root.resolve()).as_posix()
         except ValueError:
-            relative = path.as_posix()
-        parts = relative.split("/")
+            relative = "/".join(parts)
         for pattern in (*DEFAULT_EXCLUDES, *self.exclude):
             pattern = pattern.rstrip("/")
             if "/" in pattern:
-                if fnmatch.fnmatch(relative, pattern.lstrip("/")) or \
-                        fnmatch.fnmatch(relative, pattern.lstrip("/") + "/*"):
+                anchored = pattern.lstrip("/")
+                if fnmatch.fnmatch(relative, anchored) or fnmatch.fnmatch(relative, anchored + "/*"):
                     return True
             elif any(fnmatch.fnmatch(part, pattern) for part in parts):
                 return True

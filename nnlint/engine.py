@@ -169,11 +169,11 @@ def discover(paths: Sequence[str], config: Config) -> Iterator[Path]:
             yield path
             continue
         for folder, subfolders, files in os.walk(path):
-            base = Path(folder)
-            subfolders[:] = sorted(d for d in subfolders if not config.excludes(base / d))
+            here = Path(folder)
+            subfolders[:] = sorted(d for d in subfolders if not config.excludes(here / d, path))
             for name in sorted(files):
-                candidate = base / name
-                if name.endswith((".py", ".pyi")) and not config.excludes(candidate):
+                candidate = here / name
+                if name.endswith((".py", ".pyi")) and not config.excludes(candidate, path):
                     yield candidate
 
 

@@ -81,13 +81,21 @@ class NNCheckFixture:
         from . import assert_initial_loss
         return assert_initial_loss(*args, **options)
 
+    def _overfit_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
+        options = {"seed": self.seed, "device": self.device, **options}
+        if str(options["device"]).startswith("cuda"):
+            import torch
+            if not torch.cuda.is_available():
+                pytest.skip(f"device={options['device']!r} but CUDA is not available here")
+        return options
+
     def check_overfit(self, *args: Any, **options: Any) -> Any:
         from . import check_overfit
-        return check_overfit(*args, **{"seed": self.seed, "device": self.device, **options})
+        return check_overfit(*args, **self._overfit_options(options))
 
     def assert_overfit(self, *args: Any, **options: Any) -> Any:
         from . import assert_overfit
-        return assert_overfit(*args, **{"seed": self.seed, "device": self.device, **options})
+        return assert_overfit(*args, **self._overfit_options(options))
 
 
 @pytest.fixture
@@ -125,7 +133,10 @@ class LayerGradientItem(pytest.Item):
                     built, explicit = build_example(self.layer, self.registered)
                 except CannotBuild as reason:
                     self._skip(str(reason))
-            device = resolve_device(_setting(self.config, "device"))
+            try:
+                device = resolve_device(_setting(self.config, "device"))
+            except NNCheckError as error:
+                self._skip(str(error))
             fn, *inputs = [_to(value, device) for value in built]
             try:
                 report = self._check(fn, inputs)

@@ -5,9 +5,9 @@ from typing import Optional
 
 import libcst as cst
 
-from ..expressions import keyword, number, text
+from ..expressions import keyword, number
 from .base import Rule
-from .difference_quotients import perturbation, quotient
+from .difference_quotients import quotient
 from .gradcheck_targets import gradcheck_kind
 
 SMALLEST = 1e-10
@@ -20,9 +20,8 @@ class BadStepSize(Rule):
     message = "finite-difference step `{step}` = {value:g} is {problem}; use 1e-6 to 1e-4 in float64"
     severity = "error"
     what = ("Flags a finite-difference step below 1e-10 or above 1e-2: the `eps=` of "
-            "`gradcheck`/`check_gradients`, the `h` of a `(f(x + h) - f(x - h)) / (2 * h)` "
-            "quotient, or the `h` of a `x[ix] += h` perturbation, when it is a literal or a name "
-            "bound to one.")
+            "`gradcheck`/`check_gradients`, or the `h` of a difference quotient such as "
+            "`(f(x + h) - f(x - h)) / (2 * h)`, when it is a literal or a name bound to one.")
     why = ("The error of a central difference is truncation O(h^2) plus round-off "
            "O(eps_machine / h). Below 1e-10 the round-off dominates (in float64 it is already "
            "1e-6 relative), above 1e-2 the truncation error does, and across a ReLU or max the "
@@ -39,6 +38,7 @@ class BadStepSize(Rule):
         "def derivative(f, x):\n    h = 1e-5\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
         "def derivative(f, x, h):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
         "scaled = (a - b) / 0.5\n",
+        "def count(histogram, keys):\n    for key in keys:\n        histogram[key] += 1\n",
     )
 
     def _value(self, node: cst.BaseExpression) -> Optional[float]:
@@ -67,8 +67,3 @@ class BadStepSize(Rule):
         found = quotient(node)
         if found is not None and (found.kind is not None or found.doubled):
             self._check(node, found.step, found.step_text)
-
-    def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        shift = perturbation(node)
-        if shift is not None and isinstance(node.value, (cst.Name, cst.Float, cst.Integer)):
-            self._check(node, node.value, text(node.value) or "h")

@@ -7,7 +7,7 @@ import libcst as cst
 
 from ..expressions import descendants, number, text
 from .base import Rule
-from .hyperparameters import is_hyperparameter
+from .hyperparameters import is_hyperparameter, is_unambiguous_hyperparameter
 from .optimizers import is_optimizer
 
 _GRID_CLASSES = {"sklearn.model_selection.GridSearchCV", "sklearn.model_selection.ParameterGrid",
@@ -50,6 +50,8 @@ class GridSearch(Rule):
         "import torch\n\nfor n in [1, 2, 4]:\n    for m in [3, 5]:\n"
         "        assert layer(torch.randn(n, m)).shape == (n, 2)\n",
         "for epoch in range(10):\n    for x, y in loader:\n        step(x, y, lr=0.1)\n",
+        "for alpha, beta in [(1, 1), (1, 0)]:\n"
+        "    out = torch.addmm(c, a, b, alpha=alpha, beta=beta)\n",
     )
 
     def __init__(self, context) -> None:
@@ -75,7 +77,7 @@ class GridSearch(Rule):
     def visit_For(self, node: cst.For) -> None:
         if self._fixed_values(node.iter):
             names = {text(n) for n in descendants(node.target) if isinstance(n, cst.Name)}
-            self._frames.append({"node": node, "vars": names, "reached": set()})
+            self._frames.append({"node": node, "vars": names, "reached": set(), "strong": False})
         else:
             self._frames.append(None)
 
@@ -87,18 +89,20 @@ class GridSearch(Rule):
         if parent is not None:
             parent["vars"] |= frame["vars"]
             parent["reached"] |= frame["reached"]
-        elif len(frame["reached"]) >= 2:
+            parent["strong"] = parent["strong"] or frame["strong"]
+        elif len(frame["reached"]) >= 2 and frame["strong"]:
             self.report(node, self.message.format(names=", ".join(sorted(frame["reached"]))))
 
     def _loop_variables(self) -> Set[str]:
         return set().union(*(f["vars"] for f in self._frames if f is not None))
 
-    def _reach(self, value: cst.BaseExpression) -> None:
+    def _reach(self, value: cst.BaseExpression, strong: bool) -> None:
         variables = self._loop_variables()
         used = {text(n) for n in descendants(value) if isinstance(n, cst.Name)} & variables
         for frame in self._frames:
-            if frame is not None:
+            if frame is not None and used & frame["vars"]:
                 frame["reached"] |= used & frame["vars"]
+                frame["strong"] = frame["strong"] or strong
 
     def visit_Call(self, node: cst.Call) -> None:
         qualified = self.context.call_name(node)
@@ -109,12 +113,13 @@ class GridSearch(Rule):
             return
         for position, arg in enumerate(node.args):
             if arg.keyword is not None and is_hyperparameter(arg.keyword.value):
-                self._reach(arg.value)
-            elif arg.keyword is None and (is_optimizer(qualified) and position >= 1
-                                          or is_hyperparameter(text(arg.value))):
-                self._reach(arg.value)
+                self._reach(arg.value, is_unambiguous_hyperparameter(arg.keyword.value))
+            elif arg.keyword is None and is_optimizer(qualified) and position >= 1:
+                self._reach(arg.value, True)
+            elif arg.keyword is None and is_hyperparameter(text(arg.value)):
+                self._reach(arg.value, is_unambiguous_hyperparameter(text(arg.value)))
 
     def visit_DictElement(self, node: cst.DictElement) -> None:
         if any(f is not None for f in self._frames) and isinstance(node.key, cst.SimpleString) \
                 and is_hyperparameter(node.key.value):
-            self._reach(node.value)
+            self._reach(node.value, is_unambiguous_hyperparameter(node.key.value))

@@ -7,10 +7,14 @@ from typing import Optional
 # Strengths that live on a log scale: learning rates and regularization (NN302).
 _SCALE = re.compile(r"^(lr|learning_rate|\w*_lr|lr_\w*|weight_decay|wd|reg|\w*_reg|reg_\w*|l1|l2|"
                     r"lambda_?|lam|alpha|regularization|reg_strength|decay)$")
-# Every optimisation or regularization hyperparameter a grid search might range over (NN301).
-_ANY = re.compile(r"^(momentum|beta\d?|betas|dropout\w*|\w*_dropout|drop_rate|p_drop|"
-                  r"gamma|eps|epsilon|batch_size|warmup\w*|label_smoothing|grad_clip\w*|"
-                  r"max_norm|temperature)$")
+# Unambiguous optimisation and regularization hyperparameters (NN301 needs one of these).
+_STRONG = re.compile(r"^(lr|learning_rate|\w*_lr|lr_\w*|weight_decay|wd|reg|\w*_reg|reg_\w*|l1|l2|"
+                     r"regularization|reg_strength|momentum|dropout\w*|\w*_dropout|drop_rate|"
+                     r"p_drop|label_smoothing|warmup\w*|grad_clip\w*)$")
+# Names that are hyperparameters next to a strong one, and often something else on their own
+# (GEMM's alpha and beta, Adam's betas, a norm's eps).
+_WEAK = re.compile(r"^(alpha|beta\d?|betas|gamma|eps|epsilon|lambda_?|lam|decay|batch_size|"
+                   r"max_norm|temperature)$")
 
 
 def _bare(name: Optional[str]) -> str:
@@ -25,6 +29,11 @@ def is_scale_hyperparameter(name: Optional[str]) -> bool:
 
 
 def is_hyperparameter(name: Optional[str]) -> bool:
-    """Any optimisation or regularization hyperparameter."""
+    """Any optimisation or regularization hyperparameter, unambiguous or not."""
     bare = _bare(name)
-    return bool(_SCALE.match(bare) or _ANY.match(bare))
+    return bool(_STRONG.match(bare) or _WEAK.match(bare))
+
+
+def is_unambiguous_hyperparameter(name: Optional[str]) -> bool:
+    """A name that means an optimisation or regularization hyperparameter wherever it appears."""
+    return bool(_STRONG.match(_bare(name)))

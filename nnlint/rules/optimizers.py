@@ -6,7 +6,10 @@ from typing import Optional
 
 _OTHER_OPTIMIZERS = {"transformers.AdamW", "transformers.optimization.AdamW",
                      "transformers.Adafactor", "timm.optim.create_optimizer_v2"}
-_SCHEDULE_FACTORY = re.compile(r"(^|\.)(get_\w*schedule\w*|create_scheduler\w*)$")
+# transformers' get_linear_schedule_with_warmup, get_cosine_schedule, get_scheduler; timm's
+# create_scheduler / create_scheduler_v2.
+_SCHEDULE_FACTORY = re.compile(r"(^|\.)(get_\w+_schedule(_with_warmup)?|get_scheduler|"
+                               r"create_scheduler(_v\d+)?)$")
 
 
 def is_optimizer(qualified: Optional[str]) -> bool:

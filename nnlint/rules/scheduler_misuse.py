@@ -49,6 +49,8 @@ class SchedulerMisuse(Rule):
         "from transformers import Trainer, get_cosine_schedule_with_warmup\n\n"
         "schedule = get_cosine_schedule_with_warmup(optimizer, 500, 10000)\n"
         "trainer = Trainer(model=model, optimizers=(optimizer, schedule))\n",
+        "def uses(node):\n    symbols = get_scheduler_node_symbol_uses(node)\n"
+        "    params = self.get_schedule_param()\n    return symbols, params\n",
     )
 
     def __init__(self, context) -> None:

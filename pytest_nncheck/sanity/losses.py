@@ -64,9 +64,7 @@ def describe_loss(loss_fn: Any) -> Optional[LossSpec]:
         if type(loss_fn) is cls:
             options = {name: getattr(loss_fn, name) for name in _OPTION_NAMES
                        if hasattr(loss_fn, name)}
-            options = {k: (v if not isinstance(v, torch.Tensor) else v.detach())
-                       for k, v in options.items()}
-            return LossSpec(kind, cls.__name__, options)
+            return LossSpec(kind, cls.__name__, _on_cpu(options))
     keywords: Dict[str, Any] = {}
     function = loss_fn
     while isinstance(function, functools.partial):
@@ -77,7 +75,16 @@ def describe_loss(loss_fn: Any) -> Optional[LossSpec]:
     kind = _FUNCTION_KINDS.get(function)
     if kind is None:
         return None
-    return LossSpec(kind, f"F.{function.__name__}", dict(keywords))
+    return LossSpec(kind, f"F.{function.__name__}", _on_cpu(keywords))
+
+
+def _on_cpu(options: Dict[str, Any]) -> Dict[str, Any]:
+    """Tensor options (class weights, pos_weight) as CPU copies: the formulas run on the CPU."""
+    return {k: (v.detach().cpu() if isinstance(v, torch.Tensor) else v) for k, v in options.items()}
+
+
+def _cpu(*tensors: torch.Tensor) -> tuple:
+    return tuple(t.detach().cpu() if isinstance(t, torch.Tensor) else t for t in tensors)
 
 
 def _reduce(values: torch.Tensor, reduction: str, denominator: Optional[float] = None) -> float:
@@ -106,6 +113,7 @@ def _index_weights(spec: LossSpec, targets: torch.Tensor, classes: int) -> torch
 
 def expected_at_init(spec: LossSpec, outputs: torch.Tensor, targets: torch.Tensor) -> float:
     """The loss an uninformed output gives on these targets, with PyTorch's reduction."""
+    outputs, targets = _cpu(outputs, targets)
     reduction = spec.option("reduction")
     if spec.kind in ("cross_entropy", "nll"):
         classes = outputs.shape[1] if outputs.dim() > 1 else outputs.shape[0]
@@ -192,6 +200,7 @@ def _entropy(p: torch.Tensor, dim: int = -1) -> torch.Tensor:
 
 def loss_floor(spec: LossSpec, outputs: torch.Tensor, targets: torch.Tensor) -> float:
     """The lowest value the loss can reach on these targets (0 unless targets are soft/smoothed)."""
+    outputs, targets = _cpu(outputs, targets)
     reduction = spec.option("reduction")
     if spec.kind == "cross_entropy":
         classes = outputs.shape[1] if outputs.dim() > 1 else outputs.shape[0]
@@ -219,6 +228,7 @@ def loss_floor(spec: LossSpec, outputs: torch.Tensor, targets: torch.Tensor) -> 
 
 def prior_entropy(spec: LossSpec, outputs: torch.Tensor, targets: torch.Tensor) -> float:
     """The loss of a model that predicts the class prior of ``targets`` (Karpathy's 'init well')."""
+    outputs, targets = _cpu(outputs, targets)
     if spec.kind in ("cross_entropy", "nll") and not targets.is_floating_point():
         classes = outputs.shape[1] if outputs.dim() > 1 else outputs.shape[0]
         kept = targets[targets != spec.option("ignore_index")].long()

@@ -218,3 +218,13 @@ def test_pre_commit_hook_runs_through_try_repo(tmp_path):
                           env=env, timeout=900)
     assert done.returncode == 1, done.stdout + done.stderr
     assert "train.py:2:12: NN102" in done.stdout
+
+
+def test_excludes_apply_below_the_folder_asked_for(tmp_path, capsys, monkeypatch):
+    write(tmp_path, "env/lib/site-packages/torchish/nn/layer.py", FORWARD)
+    write(tmp_path, "env/lib/site-packages/torchish/build/gen.py", FORWARD)
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "env/lib/site-packages/torchish")
+    assert code == 1
+    assert [line.split(":")[0] for line in out.splitlines()] == [
+        "env/lib/site-packages/torchish/nn/layer.py"]

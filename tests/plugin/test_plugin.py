@@ -228,3 +228,24 @@ def test_xdist_gives_the_same_items_verdicts_and_one_report(project):
                           for r in json.loads((project.path / path).read_text())["checks"]]
     assert strip("parallel.json") == strip("serial.json")
     assert serial.ret == parallel.ret == 1
+
+
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the skip without CUDA")
+def test_cuda_device_without_cuda_skips_with_a_reason(project):
+    project.makepyfile(test_overfit="""
+import torch
+
+def test_overfit(nncheck):
+    model = torch.nn.Linear(4, 2)
+    nncheck.assert_overfit(model, torch.randn(8, 4), torch.randint(0, 2, (8,)),
+                           torch.nn.CrossEntropyLoss())
+""")
+    result = project.runpytest("--nncheck", "--nncheck-device", "cuda", "-rs")
+    result.assert_outcomes(skipped=6)
+    result.stdout.fnmatch_lines(["*CUDA is not available*"])
+
+
+@pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_device_runs_layers_on_the_gpu(project):
+    result = project.runpytest("--nncheck", "--nncheck-device", "cuda")
+    result.assert_outcomes(passed=3, failed=1, skipped=1)
