@@ -148,7 +148,18 @@ _AFTER: Dict[Any, Decider] = {
 _INDEXED_REDUCTIONS = {aten.max.dim, aten.min.dim, aten.max.dim_max, aten.min.dim_min}
 
 
+_DECIDERS: Dict[Any, Tuple[Optional[Decider], bool]] = {}
+
+
 def _decider(func: Any) -> Tuple[Optional[Decider], bool]:
+    """(decider, taken before the op runs) for an op overload; looked up once per overload."""
+    found = _DECIDERS.get(func)
+    if found is None:
+        found = _DECIDERS[func] = _lookup_decider(func)
+    return found
+
+
+def _lookup_decider(func: Any) -> Tuple[Optional[Decider], bool]:
     if func in _INDEXED_REDUCTIONS:
         return _indices_output, False
     packet = func.overloadpacket
@@ -165,11 +176,11 @@ class DecisionRecord:
     """The ordered discrete decisions of one forward pass."""
 
     def __init__(self) -> None:
-        self.names: List[str] = []
+        self.ops: List[Any] = []
         self.decisions: List[torch.Tensor] = []
 
-    def add(self, name: str, decision: torch.Tensor) -> None:
-        self.names.append(name)
+    def add(self, op: Any, decision: torch.Tensor) -> None:
+        self.ops.append(op)
         self.decisions.append(decision.detach().clone())
 
     def __len__(self) -> int:
@@ -177,7 +188,7 @@ class DecisionRecord:
 
     def same_as(self, other: "DecisionRecord") -> bool:
         """True when both passes took every decision the same way (no kink between them)."""
-        if self.names != other.names:
+        if self.ops != other.ops:
             return False
         return all(a.shape == b.shape and torch.equal(a, b)
                    for a, b in zip(self.decisions, other.decisions))
@@ -200,8 +211,8 @@ class DecisionRecorder(TorchDispatchMode):
         kwargs = kwargs or {}
         decide, before = _decider(func)
         if decide is not None and before:
-            self.record.add(str(func), decide(args, kwargs, None))
+            self.record.add(func, decide(args, kwargs, None))
         out = func(*args, **kwargs)
         if decide is not None and not before:
-            self.record.add(str(func), decide(args, kwargs, out))
+            self.record.add(func, decide(args, kwargs, out))
         return out
