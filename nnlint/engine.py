@@ -57,17 +57,31 @@ def decode(data: bytes) -> str:
     return text[1:] if text.startswith("\ufeff") else text
 
 
+_HANDLERS: Dict[type, List[Tuple[bool, type, str]]] = {}
+
+
+def _handlers(rule: Type[Rule]) -> List[Tuple[bool, type, str]]:
+    """(is a visit handler, LibCST node class, method name) for each handler of a rule class."""
+    found = _HANDLERS.get(rule)
+    if found is None:
+        found = []
+        for attribute in dir(rule):
+            prefix, _, node_name = attribute.partition("_")
+            if prefix in ("visit", "leave") and node_name and hasattr(cst, node_name):
+                found.append((prefix == "visit", getattr(cst, node_name), attribute))
+        _HANDLERS[rule] = found
+    return found
+
+
 def _dispatch_tables(context: FileContext, rules: Sequence[Rule]):
     visit: Dict[type, list] = {}
     leave: Dict[type, list] = {}
     for cls in FileContext.ENTER_TYPES:
         visit.setdefault(cls, []).append(context.enter)
     for rule in rules:
-        for attribute in dir(type(rule)):
-            prefix, _, node_name = attribute.partition("_")
-            if prefix in ("visit", "leave") and node_name and hasattr(cst, node_name):
-                table = visit if prefix == "visit" else leave
-                table.setdefault(getattr(cst, node_name), []).append(getattr(rule, attribute))
+        for is_visit, node_class, attribute in _handlers(type(rule)):
+            table = visit if is_visit else leave
+            table.setdefault(node_class, []).append(getattr(rule, attribute))
     for cls in FileContext.LEAVE_TYPES:
         leave.setdefault(cls, []).append(context.leave)
     return visit, leave

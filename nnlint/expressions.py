@@ -5,6 +5,8 @@ from typing import Iterator, Optional
 
 import libcst as cst
 
+from .walker import children
+
 
 def text(node: Optional[cst.CSTNode]) -> Optional[str]:
     """Compact text of simple expressions (names, attributes, numbers, subscripts, calls), else None.
@@ -105,7 +107,6 @@ def argument(call: cst.Call, position: int, name: str) -> Optional[cst.BaseExpre
 
 def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
     """Every expression-level node below ``node`` (used on small subtrees only)."""
-    from .walker import children
     stack = [node]
     while stack:
         current = stack.pop()

@@ -124,7 +124,8 @@ class LayerGradientItem(pytest.Item):
         from .devices import resolve_device
         record: Dict[str, Any] = {"nodeid": self.nodeid, "kind": "gradients",
                                   "layer": self.layer.qualified, "outcome": "skipped",
-                                  "max_rel_error": None, "kinks_crossed": None, "duration": 0.0}
+                                  "max_rel_error": None, "worst_entry": None,
+                                  "kinks_crossed": None, "duration": 0.0}
         self.user_properties.append((_RECORD_KEY, record))
         start = time.perf_counter()
         try:
@@ -145,7 +146,9 @@ class LayerGradientItem(pytest.Item):
                     raise
                 self._skip(f"the inferred example for {self.layer.qualified} does not run "
                            f"({error}); register one explicitly")
+            worst = report.worst
             record.update(max_rel_error=report.max_rel_error, kinks_crossed=report.kinks_crossed,
+                          worst_entry=worst.worst_probe if worst is not None else None,
                           outcome={"passed": "passed", "inconclusive": "inconclusive"}.get(
                               report.verdict, "failed"))
             if report.failed:

@@ -13,14 +13,16 @@ def render_summary(records: List[Dict[str, Any]], colour: bool) -> str:
     from rich.table import Table
 
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
-    for column in ("layer", "check", "verdict", "worst rel. error", "kinks crossed", "seconds"):
-        table.add_column(column, justify="right" if column[0] in "wks" else "left")
+    for column in ("layer", "check", "verdict", "worst entry", "rel. error", "kinks crossed",
+                   "seconds"):
+        table.add_column(column, justify="right" if column[0] in "rks" else "left")
     for record in sorted(records, key=lambda r: r["nodeid"]):
         error = record.get("max_rel_error")
         kinks = record.get("kinks_crossed")
         outcome = record["outcome"]
         table.add_row(record["layer"], record["kind"],
                       f"[{_STYLES.get(outcome, '')}]{outcome}[/]",
+                      record.get("worst_entry") or "-",
                       "-" if error is None else f"{error:.2e}",
                       "-" if kinks is None else str(kinks), f"{record['duration']:.2f}")
     buffer = io.StringIO()

@@ -106,8 +106,8 @@ def test_outcomes_skip_message_and_failure_table(project):
 
 def test_summary_table_lists_every_check(project):
     result = project.runpytest("--nncheck")
-    result.stdout.fnmatch_lines(["*= nncheck =*", "*layer*check*verdict*",
-                                 "*mylayers.BrokenSwish*gradients*failed*",
+    result.stdout.fnmatch_lines(["*= nncheck =*", "*layer*check*verdict*worst entry*rel. error*",
+                                 "*mylayers.BrokenSwish*gradients*failed*input[[]0]*",
                                  "*mylayers.Swish*gradients*passed*"])
 
 
@@ -119,10 +119,11 @@ def test_json_report(project):
     assert records["mylayers.Swish"]["outcome"] == "passed"
     assert records["mylayers.BrokenSwish"]["outcome"] == "failed"
     assert records["mylayers.BrokenSwish"]["max_rel_error"] > 1e-2
+    assert records["mylayers.BrokenSwish"]["worst_entry"].startswith("input[0]")
     assert records["mylayers.Tokenizer"]["outcome"] == "skipped"
     for record in data["checks"]:
         assert set(record) == {"nodeid", "kind", "layer", "outcome", "max_rel_error",
-                               "kinks_crossed", "duration"}
+                               "worst_entry", "kinks_crossed", "duration"}
         assert record["nodeid"].startswith("nncheck::mylayers::") and record["kind"] == "gradients"
 
 
