@@ -217,9 +217,15 @@ class LayerModuleCollector(pytest.Collector):
 
     def collect(self) -> List[Any]:
         from .discovery import find_layers
+        try:
+            layers = find_layers(self.module_name)
+        except ImportError as error:
+            raise self.CollectError(
+                f"cannot import {self.module_name!r} from nncheck_modules: {error}; fix the import "
+                f"path in nncheck_modules (or --nncheck-modules), e.g. set pythonpath = src") \
+                from error
         return [LayerClassCollector.from_parent(self, name=layer.name, layer=layer,
-                                                registered=self.registered)
-                for layer in find_layers(self.module_name)]
+                                                registered=self.registered) for layer in layers]
 
 
 class NNCheckRoot(pytest.Collector):
@@ -265,6 +271,10 @@ class NNCheckReporter:
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         if not self.records:
+            if not _modules(self.config):
+                terminalreporter.write_line(
+                    "nncheck: no layers were checked because nncheck_modules is not set; add "
+                    "nncheck_modules = [\"mypkg.layers\"] to [tool.pytest.ini_options]")
             return
         from .summary import render_summary
         terminalreporter.section("nncheck")

@@ -5,7 +5,7 @@ from typing import Dict, List, Optional
 
 import libcst as cst
 
-from ..expressions import keyword, positional, text
+from ..expressions import descendants, keyword, positional, text
 from .base import Rule
 from .gradcheck_targets import gradcheck_kind
 
@@ -14,6 +14,8 @@ _DOUBLE = {"torch.float64", "torch.double"}
 _FLOAT_FACTORIES = {"torch.randn", "torch.rand", "torch.zeros", "torch.ones", "torch.empty",
                     "torch.full", "torch.normal", "torch.linspace", "torch.logspace",
                     "torch.eye"}
+_LIKE_FACTORIES = {"torch.randn_like", "torch.rand_like", "torch.zeros_like", "torch.ones_like",
+                   "torch.empty_like", "torch.full_like"}
 _SINGLE_METHODS = {"float": "float32", "half": "float16", "bfloat16": "bfloat16"}
 _PASSTHROUGH_METHODS = {"requires_grad_", "clone", "detach", "contiguous", "view", "reshape",
                         "t", "transpose", "unsqueeze", "squeeze", "permute", "flatten",
@@ -46,6 +48,8 @@ class GradcheckFloat32(Rule):
         "gc(lambda w: (w ** 2).sum(), [w])\n",
         "import torch\nfrom pytest_nncheck import check_gradients\n\n"
         "check_gradients(layer, x, dtype=torch.float32)\n",
+        "import torch\n\nx = torch.tensor([[0.5, -1.0], [2.0, 0.0]], requires_grad=True)\n"
+        "torch.autograd.gradgradcheck(torch.tanh, (x,))\n",
     )
     good = (
         "import torch\nfrom torch.autograd import gradcheck\n\n"
@@ -58,6 +62,9 @@ class GradcheckFloat32(Rule):
         "import torch\nfrom pytest_nncheck import check_gradients\n\n"
         "x = torch.randn(4, 3, requires_grad=True)\n"
         "check_gradients(layer, x)  # converts to float64 itself\n",
+        "import torch\n\nx = torch.tensor([[0.5, -1.0]], dtype=torch.float64, requires_grad=True)\n"
+        "w = torch.randn_like(x, requires_grad=True)\n"
+        "torch.autograd.gradcheck(torch.mul, (x, w))\n",
     )
 
     def __init__(self, context) -> None:
@@ -133,6 +140,13 @@ class GradcheckFloat32(Rule):
             if method in _PASSTHROUGH_METHODS or method == "to":
                 return self._single(node.func.value, depth + 1)
         qualified = self.context.call_name(node)
-        if qualified in _FLOAT_FACTORIES and not self._default_double:
+        if self._default_double:
+            return None
+        if qualified in _FLOAT_FACTORIES:
             return f"created by {qualified}() without a dtype (float32 by default)"
+        if qualified in ("torch.tensor", "torch.as_tensor") and node.args and any(
+                isinstance(n, cst.Float) for n in descendants(node.args[0].value)):
+            return f"created by {qualified}() from Python floats without a dtype (float32)"
+        if qualified in _LIKE_FACTORIES and node.args:
+            return self._single(node.args[0].value, depth + 1)
         return None

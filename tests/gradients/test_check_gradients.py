@@ -287,3 +287,16 @@ def test_relative_error_guard_keeps_dead_units_from_reading_as_errors():
     report = check_gradients(lambda w: (x @ w.t() - 5).clamp(min=0).sum() + w.sum() * 0, w)
     assert report.passed
     assert all(math.isfinite(e.max_rel_error) for e in report.entries)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_layers_are_checked_on_the_gpu_with_seeded_dropout():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 8), nn.Dropout(0.5), nn.Tanh(), nn.Linear(8, 3)).cuda()
+    x = torch.randn(4, 6, device="cuda", requires_grad=True)
+    cuda_state = torch.cuda.get_rng_state()
+    report = check_gradients(model, x)
+    assert report.passed, report.render()
+    assert torch.equal(cuda_state, torch.cuda.get_rng_state())
+    assert next(model.parameters()).dtype == torch.float32
+    assert not check_gradients(CustomLinear(WeightBugLinear).cuda(), x[:, :5].detach()).passed

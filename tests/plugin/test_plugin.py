@@ -250,3 +250,17 @@ def test_overfit(nncheck):
 def test_cuda_device_runs_layers_on_the_gpu(project):
     result = project.runpytest("--nncheck", "--nncheck-device", "cuda")
     result.assert_outcomes(passed=3, failed=1, skipped=1)
+
+
+def test_a_module_that_does_not_import_is_one_clear_collection_error(project):
+    project.makeini("[pytest]\nnncheck_modules = mylayerz\n")
+    result = project.runpytest("--nncheck")
+    result.stdout.fnmatch_lines(["*cannot import 'mylayerz' from nncheck_modules*No module named*"])
+    assert result.ret == 2
+
+
+def test_no_modules_configured_says_so(pytester):
+    pytester.makepyfile(test_one="def test_one():\n    pass\n")
+    result = pytester.runpytest("--nncheck")
+    result.assert_outcomes(passed=1)
+    result.stdout.fnmatch_lines(["*no layers were checked because nncheck_modules is not set*"])
