@@ -24,6 +24,8 @@ import torch
 DEFAULT_COORDS = 4
 DEFAULT_DIRECTIONS = 2
 
+_PERMUTE_UP_TO = 4096
+
 
 @dataclass
 class Probe:
@@ -85,7 +87,11 @@ class ProbeSampler:
         # When every entry is probed on its own, a direction (a combination of them) adds nothing.
         self.directions = directions if self.coords < self.numel else 0
         self._generator = generator
-        self._order = torch.randperm(self.numel, generator=generator).tolist()
+        # A full permutation for small tensors; for large ones, draws that skip repeats (a
+        # permutation of a 100 000-entry weight costs more than the probes themselves).
+        self._order = (torch.randperm(self.numel, generator=generator).tolist()
+                       if self.numel <= _PERMUTE_UP_TO else None)
+        self._drawn: set = set()
         self._next_coordinate = 0
         self._next_direction = 0
         self._dtype = tensor.dtype
@@ -101,7 +107,13 @@ class ProbeSampler:
         """The next unsampled coordinate, or None when all were used."""
         if self._next_coordinate >= self.numel:
             return None
-        flat = self._order[self._next_coordinate]
+        if self._order is not None:
+            flat = self._order[self._next_coordinate]
+        else:
+            flat = int(torch.randint(self.numel, (1,), generator=self._generator))
+            while flat in self._drawn:
+                flat = int(torch.randint(self.numel, (1,), generator=self._generator))
+            self._drawn.add(flat)
         self._next_coordinate += 1
         index = _unravel(flat, self.shape)
         return Probe(self.name + _format_index(index) if index else self.name, index=index,
