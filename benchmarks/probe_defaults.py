@@ -2,8 +2,9 @@
 
     python benchmarks/probe_defaults.py [--trials N]
 
-Bugs: one entry of a weight gradient off by 10% or by 1% (at a random position in weights of
-20, 400 and 10 000 entries), and a dense 1% scale error on every entry. A bug is detected when
+Bugs (100 trials each by default): one entry of a weight gradient off by 10% or by 1%, at a
+random position in weights of 20, 400 and 10 000 entries, and a dense 1% scale error on every
+entry. A bug is detected when
 check_gradients fails. The defaults in pytest_nncheck/gradients/probes.py come from this table.
 """
 from __future__ import annotations
@@ -60,7 +61,7 @@ GRID = [(0, 1), (0, 2), (4, 0), (4, 1), (4, 2), (8, 0), (8, 2), (16, 2), (8, 4)]
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=20)
+    parser.add_argument("--trials", type=int, default=100)
     args = parser.parse_args()
     print(f"{'coords,dirs':>11} " + " ".join(f"{name:>29}" for name, *_ in BUGS) + "  ms/check")
     for coords, directions in GRID:
