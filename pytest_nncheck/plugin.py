@@ -164,6 +164,9 @@ class LayerGradientItem(pytest.Item):
 
     def repr_failure(self, excinfo: Any, style: Optional[str] = None) -> str:
         if excinfo.errisinstance(GradientCheckFailed):
+            if self.config.get_terminal_writer().hasmarkup:
+                from .summary import colour_report
+                return colour_report(str(excinfo.value))
             return str(excinfo.value)
         return super().repr_failure(excinfo, style=style)
 

@@ -29,3 +29,21 @@ def render_summary(records: List[Dict[str, Any]], colour: bool) -> str:
     Console(file=buffer, force_terminal=colour, no_color=not colour, width=120,
             highlight=False).print(table)
     return buffer.getvalue()
+
+
+_VERDICT_COLOURS = ((r"\b(wrong|FAILED|nondeterministic|NONDETERMINISTIC)\b", "bold red"),
+                    (r"\b(suspicious|inconclusive|INCONCLUSIVE|LOW PRECISION)\b", "yellow"),
+                    (r"\b(excellent|ok|PASSED)\b", "green"))
+
+
+def colour_report(text: str) -> str:
+    """A report's plain-text rendering with its verdicts coloured (ANSI), for a terminal."""
+    from rich.console import Console
+    from rich.text import Text
+
+    styled = Text(text)
+    for pattern, style in _VERDICT_COLOURS:
+        styled.highlight_regex(pattern, style)
+    buffer = io.StringIO()
+    Console(file=buffer, force_terminal=True, width=10_000, highlight=False).print(styled, end="")
+    return buffer.getvalue()

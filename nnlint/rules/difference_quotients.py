@@ -88,13 +88,19 @@ def quotient(node: cst.BinaryOperation) -> Optional[Quotient]:
 
 
 def perturbation(node: cst.CSTNode) -> Optional[tuple]:
-    """('+' or '-', step text) for ``x[i] += h``, ``x[i] -= h``, ``x[i] = old + h``, else None."""
+    """('+' or '-', step text) for a statement that moves ``x[i]`` to x + h or to x - h.
+
+    ``x[i] += h`` and ``x[i] = old + h`` move up; ``x[i] = old - h`` and ``x[i] -= 2 * h`` (from
+    x + h) move down. ``x[i] -= h`` after ``+= h`` only restores x, so it is not a second side.
+    """
     if isinstance(node, cst.AugAssign) and isinstance(node.target, cst.Subscript):
-        step = text(node.value)
-        if isinstance(node.operator, cst.AddAssign) and step:
-            return "+", step
-        if isinstance(node.operator, cst.SubtractAssign) and step:
-            return "-", step
+        if isinstance(node.operator, cst.AddAssign) and text(node.value):
+            return "+", text(node.value)
+        if isinstance(node.operator, cst.SubtractAssign):
+            split = split_step(node.value)
+            if split is not None and split[1]:
+                return "-", text(split[0])
+        return None
     if (isinstance(node, cst.Assign) and len(node.targets) == 1
             and isinstance(node.targets[0].target, cst.Subscript)
             and isinstance(node.value, cst.BinaryOperation)):

@@ -35,6 +35,9 @@ class ForwardDifference(Rule):
         "        x[ix] = old_value + h\n        fxh = f(x)\n        x[ix] = old_value\n"
         "        grad[ix] = (fxh - fx) / h\n        it.iternext()\n    return grad\n",
         "def slope(loss, w, eps):\n    base = loss(w)\n    return (loss(w + eps) - base) / eps\n",
+        "def numeric_grad(f, w, h=1e-5):\n    base = f(w)\n    grad = w * 0\n"
+        "    for i in range(w.shape[0]):\n        w[i] += h\n        for j in range(3):\n"
+        "            grad[i, j] = (f(w)[j] - base[j]) / h\n        w[i] -= h\n    return grad\n",
     )
     good = (
         "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
@@ -80,10 +83,16 @@ class ForwardDifference(Rule):
 
     def _leave_loop(self, node: cst.CSTNode) -> None:
         loop = self._loops.pop()
+        parent = self._loops[-1] if self._loops else None
         for division, step in loop["divisions"]:
             if step in loop["+"] and step not in loop["-"]:
                 self.report(division, self.message.format(
                     formula=f"(f(x[ix] + {step}) - f(x)) / {step} in a perturbation loop"))
+            elif step not in loop["+"] and step not in loop["-"] and parent is not None:
+                parent["divisions"].append((division, step))  # perturbed in an outer loop
+        if parent is not None:
+            parent["+"] |= loop["+"]
+            parent["-"] |= loop["-"]
 
     visit_For = visit_While = _enter_loop
     leave_For = leave_While = _leave_loop

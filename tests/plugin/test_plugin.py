@@ -264,3 +264,11 @@ def test_no_modules_configured_says_so(pytester):
     result = pytester.runpytest("--nncheck")
     result.assert_outcomes(passed=1)
     result.stdout.fnmatch_lines(["*no layers were checked because nncheck_modules is not set*"])
+
+
+def test_failure_table_is_coloured_on_a_colour_terminal(project):
+    result = project.runpytest("--nncheck", "--color=yes", "-k", "BrokenSwish")
+    failure = [line for line in result.outlines if "gradient check" in line]
+    assert failure and "\x1b[" in failure[0]
+    plain = project.runpytest("--nncheck", "--color=no", "-k", "BrokenSwish")
+    assert not any("\x1b[" in line for line in plain.outlines)
