@@ -143,6 +143,7 @@ class LayerGradientItem(pytest.Item):
                 report = self._check(fn, inputs)
             except NNCheckError as error:
                 if explicit:
+                    record["outcome"] = "failed"
                     raise
                 self._skip(f"the inferred example for {self.layer.qualified} does not run "
                            f"({error}); register one explicitly")

@@ -272,3 +272,18 @@ def test_failure_table_is_coloured_on_a_colour_terminal(project):
     assert failure and "\x1b[" in failure[0]
     plain = project.runpytest("--nncheck", "--color=no", "-k", "BrokenSwish")
     assert not any("\x1b[" in line for line in plain.outlines)
+
+
+def test_an_explicit_example_that_does_not_run_fails_with_the_reason(project):
+    project.makeconftest("""
+import torch
+import mylayers
+
+def pytest_nncheck_examples(config):
+    return {mylayers.Tokenizer: lambda: (mylayers.Tokenizer("v.txt"), torch.arange(3))}
+""")
+    result = project.runpytest("--nncheck", "-k", "Tokenizer", "--nncheck-report", "r.json")
+    result.assert_outcomes(failed=1)
+    result.stdout.fnmatch_lines(["*NNCheckError: nothing to check: input[[]0] is torch.int64*"])
+    (record,) = json.loads((project.path / "r.json").read_text())["checks"]
+    assert record["outcome"] == "failed"
