@@ -28,7 +28,7 @@ class LinearScaleSampling(Rule):
             "`log=True`. `10 ** uniform(-6, -2)` and log-uniform samplers are fine.")
     why = ("These hyperparameters act multiplicatively: going from 1e-4 to 1e-3 matters as much "
            "as from 1e-3 to 1e-2. Uniform over 1e-6..1e-2 puts 90% of the trials above 1e-3 and "
-           "0.01% below 1e-5. CS231n: 'search for hyperparameters on log scale', "
+           "0.09% below 1e-5. CS231n: 'search for hyperparameters on log scale', "
            "learning_rate = 10 ** uniform(-6, 1).")
     bad = (
         "import numpy as np\n\nlr = np.random.uniform(1e-6, 1e-2)\n",

@@ -15,7 +15,7 @@ from ..errors import NNCheckError
 from ..gradients.seeded import seeded
 from ..reports import InitialLossReport
 from .evaluation import as_tuple, compute_loss, forward, private_copy
-from .losses import LossSpec, describe_loss, expected_at_init, prior_entropy
+from .losses import REGRESSION, LossSpec, describe_loss, expected_at_init, prior_entropy
 
 DEFAULT_RTOL = 0.1
 
@@ -94,12 +94,22 @@ def check_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any
         observed = float(compute_loss(loss_fn, outputs, targets))
         penalty = _penalty(copy, regularization)
     value = _expected(spec, loss_fn, outputs, targets, expected)
+    mean_initialised = None
+    if expected is None and spec is not None and spec.kind in REGRESSION:
+        # Karpathy's "init well": a regression head whose bias starts at the target mean.
+        centred = targets - targets.double().mean(dim=0, keepdim=True).to(targets.dtype)
+        mean_initialised = expected_at_init(spec, outputs, centred)
+        if abs(observed - mean_initialised) < abs(observed - value):
+            value = mean_initialised
     name = spec.name if spec is not None else getattr(type(loss_fn), "__name__", "loss")
     report = InitialLossReport(loss=name, expected=value, observed=observed, rtol=rtol,
                                output_scale=float(outputs.detach().double().std())
                                if outputs.numel() > 1 else 0.0)
     if expected == "prior":
         report.notes.append("expected: entropy of the class prior in the targets")
+    if mean_initialised is not None and value == mean_initialised:
+        report.notes.append("expected: the loss of predicting the target mean (a last bias "
+                            "initialised to it), which is closer than predicting zero")
     _diagnose(report, spec, outputs)
     if penalty is not None:
         report.with_regularization = observed + penalty

@@ -44,6 +44,7 @@ _DEFAULTS: Dict[str, Any] = {"weight": None, "ignore_index": -100, "label_smooth
                              "full": False}
 CLASSIFICATION = ("cross_entropy", "nll", "multi_margin")
 BINARY = ("bce_logits", "bce", "multilabel_soft_margin", "soft_margin")
+REGRESSION = ("mse", "l1", "smooth_l1", "huber")
 
 
 @dataclass

@@ -110,3 +110,20 @@ def test_callers_model_and_state_are_unchanged(digits20, train):
     before = snapshot([model, x, y])
     check_initial_loss(model, x, y, nn.CrossEntropyLoss(), regularization=1e-3)
     assert_unchanged(before, snapshot([model, x, y]))
+
+
+def test_regression_accepts_zero_output_and_a_bias_at_the_target_mean():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randn(32, 2) * 0.5 + 3.0
+    head = nn.Linear(4, 2)
+    with torch.no_grad():
+        head.weight.mul_(0.01)
+        head.bias.zero_()
+    zero = check_initial_loss(head, x, y, nn.MSELoss())
+    assert zero.passed and zero.expected == pytest.approx(float((y.double() ** 2).mean()))
+    with torch.no_grad():
+        head.bias.copy_(y.mean(0))
+    centred = check_initial_loss(head, x, y, nn.MSELoss())
+    assert centred.passed, centred.render()
+    assert centred.expected == pytest.approx(float(y.double().var(0, unbiased=False).mean()))
+    assert "target mean" in centred.render()
