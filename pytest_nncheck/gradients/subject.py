@@ -52,17 +52,29 @@ def _copy_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
     return duplicate.to(dtype)
 
 
-def _prepare_input(index: int, value: Any, dtype: torch.dtype) -> Tuple[Any, bool]:
-    """A private copy of one input, and whether its gradient is checked."""
-    if not isinstance(value, torch.Tensor):
-        return value, False
-    if value.is_complex():
-        raise NNCheckError(f"input[{index}] is complex ({value.dtype}); check the real and "
-                           f"imaginary parts as separate real inputs")
-    if not value.is_floating_point():
-        return value.clone(), False
-    checked = value.requires_grad
-    return value.detach().to(dtype).clone().requires_grad_(checked), checked
+def _prepare_input(name: str, value: Any, dtype: torch.dtype, checked: List[CheckedTensor]) -> Any:
+    """A private copy of one input; floating tensors that require grad join ``checked``.
+
+    Lists, tuples (named ones too) and dicts are copied element by element, so a layer that takes
+    ``{"query": q, "key": k}`` has ``input[0]['query']`` checked.
+    """
+    if isinstance(value, torch.Tensor):
+        if value.is_complex():
+            raise NNCheckError(f"{name} is complex ({value.dtype}); check the real and "
+                               f"imaginary parts as separate real inputs")
+        if not value.is_floating_point():
+            return value.clone()
+        copy_ = value.detach().to(dtype).clone().requires_grad_(value.requires_grad)
+        if value.requires_grad:
+            checked.append(CheckedTensor(name, copy_))
+        return copy_
+    if isinstance(value, dict):
+        return type(value)((key, _prepare_input(f"{name}[{key!r}]", item, dtype, checked))
+                           for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        items = [_prepare_input(f"{name}[{i}]", item, dtype, checked) for i, item in enumerate(value)]
+        return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
+    return value
 
 
 class Subject:
@@ -74,13 +86,9 @@ class Subject:
         self.dtype = dtype
         self.module = _copy_module(module, dtype) if module is not None else None
         self.call = self.module if self.module is not None else call
-        self.inputs: List[Any] = []
         self.checked: List[CheckedTensor] = []
-        for index, value in enumerate(inputs):
-            prepared, checked = _prepare_input(index, value, dtype)
-            self.inputs.append(prepared)
-            if checked:
-                self.checked.append(CheckedTensor(f"input[{index}]", prepared))
+        self.inputs: List[Any] = [_prepare_input(f"input[{index}]", value, dtype, self.checked)
+                                  for index, value in enumerate(inputs)]
         if self.module is not None:
             self.checked += [CheckedTensor(name, p) for name, p in self.module.named_parameters()
                              if p.requires_grad]

@@ -300,3 +300,17 @@ def test_cuda_layers_are_checked_on_the_gpu_with_seeded_dropout():
     assert torch.equal(cuda_state, torch.cuda.get_rng_state())
     assert next(model.parameters()).dtype == torch.float32
     assert not check_gradients(CustomLinear(WeightBugLinear).cuda(), x[:, :5].detach()).passed
+
+
+def test_nested_inputs_are_checked_and_named_by_their_path():
+    q = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    k = torch.randn(2, 3, dtype=torch.float64, requires_grad=True)
+    scale = torch.randn(3, dtype=torch.float64)
+
+    def attend(features, extra):
+        return torch.softmax(features["query"] @ features["key"].t(), dim=1) * extra[0].sum()
+
+    report = check_gradients(attend, {"query": q, "key": k}, [scale])
+    assert [e.name for e in report.entries] == ["input[0]['query']", "input[0]['key']"]
+    assert report.passed
+    assert report.entries[0].worst_probe.startswith("input[0]['query']")
