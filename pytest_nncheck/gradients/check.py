@@ -40,6 +40,7 @@ NONDETERMINISTIC = (
 @dataclass
 class _Analytic:
     gradients: List[torch.Tensor]
+    connected: List[bool]  # whether autograd reached the tensor at all
     output_scale: float
     has_decisions: bool
 
@@ -68,7 +69,8 @@ def _analytic_pass(subject: Subject) -> Tuple[_Analytic, List[torch.Tensor]]:
                                f"backward produces non-finite values for a finite output")
         result.append(gradient)
     detached = [o.detach() for o in outputs]
-    return _Analytic(result, subject.output_scale(detached), len(record) > 0), detached
+    connected = [gradient is not None for gradient in gradients]
+    return _Analytic(result, connected, subject.output_scale(detached), len(record) > 0), detached
 
 
 def _is_deterministic(subject: Subject, reference: List[torch.Tensor]) -> bool:
@@ -148,7 +150,10 @@ def _check_subject(subject: Subject, step: float, coords: int, directions: int,
     record_decisions = analytic.has_decisions and kinks == "skip"
     generator = torch.Generator().manual_seed(subject.seed)
     entries = []
-    for checked, gradient in zip(subject.checked, analytic.gradients):
+    for checked, gradient, connected in zip(subject.checked, analytic.gradients,
+                                            analytic.connected):
+        if part == "regularization" and not connected:
+            continue  # a penalty on the weights says nothing about the inputs
         sampler = ProbeSampler(checked.name, checked.tensor, coords, directions, generator)
         entries.append(_check_tensor(subject, checked, gradient, sampler, step, floor,
                                      record_decisions, FAILURE_THRESHOLD[subject.dtype], part))
