@@ -159,7 +159,10 @@ class Subject:
 
     @staticmethod
     def _floating_outputs(result: Any) -> List[torch.Tensor]:
-        values = list(result) if isinstance(result, (tuple, list)) else [result]
+        if isinstance(result, dict):
+            values = list(result.values())
+        else:
+            values = list(result) if isinstance(result, (tuple, list)) else [result]
         floating = [v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
         if not floating:
             raise NNCheckError(f"fn returned {', '.join(_describe(v) for v in values) or 'nothing'}; "

@@ -97,6 +97,7 @@ def test_tuple_outputs_are_all_checked():
     x = torch.randn(3, 4, dtype=torch.float64, requires_grad=True)
     assert check_gradients(two_outputs, x).passed
     assert check_gradients(lambda x: (x.sin(), WrongCos.apply(x)), x).failed
+    assert check_gradients(lambda x: {"logits": x.sin(), "aux": WrongCos.apply(x)}, x).failed
 
 
 def test_float32_is_low_precision_with_looser_step():
