@@ -11,12 +11,15 @@ from .gradcheck_randomness import GradcheckRandomness
 from .grid_search import GridSearch
 from .linear_scale_sampling import LinearScaleSampling
 from .missing_lr_decay import MissingLrDecay
+from .missing_zero_grad import MissingZeroGrad
 from .scheduler_misuse import SchedulerMisuse
+from .softmax_before_cross_entropy import SoftmaxBeforeCrossEntropy
 from .unguarded_relative_error import UnguardedRelativeError
 
 ALL_RULES: List[Type[Rule]] = sorted([
     GradcheckFloat32, ForwardDifference, BadStepSize, UnguardedRelativeError, GradcheckRandomness,
-    MissingLrDecay, SchedulerMisuse, GridSearch, LinearScaleSampling,
+    MissingLrDecay, SchedulerMisuse, MissingZeroGrad, SoftmaxBeforeCrossEntropy, GridSearch,
+    LinearScaleSampling,
 ], key=lambda rule: rule.code)
 
 BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}

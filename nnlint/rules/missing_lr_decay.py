@@ -37,27 +37,30 @@ class MissingLrDecay(Rule):
         "import torch.optim as optim\n\nclass Trainer:\n    def __init__(self, model):\n"
         "        self.optimizer = optim.AdamW(model.parameters(), lr=1e-3)\n\n"
         "    def fit(self, batches):\n        for batch in batches:\n"
-        "            self.optimizer.step()\n",
+        "            self.optimizer.zero_grad()\n            self.optimizer.step()\n",
     )
     good = (
         "import torch\n\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
         "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=30, gamma=0.1)\n"
-        "for epoch in range(90):\n    for x, y in loader:\n        optimizer.step()\n"
+        "for epoch in range(90):\n    for x, y in loader:\n        optimizer.zero_grad()\n"
+        "        optimizer.step()\n"
         "    scheduler.step()\n",
         "import math\nimport torch\n\n"
         "def get_lr(it):\n    return 6e-4 * 0.5 * (1 + math.cos(math.pi * it / 5000))\n\n"
         "optimizer = torch.optim.AdamW(model.parameters(), lr=6e-4)\n"
         "for it in range(5000):\n    lr = get_lr(it)\n"
         "    for param_group in optimizer.param_groups:\n        param_group['lr'] = lr\n"
-        "    optimizer.step()\n",
+        "    optimizer.step()\n    optimizer.zero_grad(set_to_none=True)\n",
         "import torch\nfrom transformers import get_linear_schedule_with_warmup\n\n"
         "optimizer = torch.optim.AdamW(model.parameters(), lr=5e-5)\n"
         "scheduler = get_linear_schedule_with_warmup(optimizer, 100, 1000)\n"
-        "for batch in loader:\n    optimizer.step()\n    scheduler.step()\n",
+        "for batch in loader:\n    optimizer.zero_grad()\n    optimizer.step()\n"
+        "    scheduler.step()\n",
         "def train_epoch(model, optimizer, loader):\n    for x, y in loader:\n"
-        "        optimizer.step()\n",
+        "        optimizer.zero_grad()\n        optimizer.step()\n",
         "import torch\n\nlr = 0.1\noptimizer = torch.optim.SGD(model.parameters(), lr=lr)\n"
-        "for epoch in range(30):\n    for batch in loader:\n        optimizer.step()\n"
+        "for epoch in range(30):\n    for batch in loader:\n        optimizer.zero_grad()\n"
+        "        optimizer.step()\n"
         "    lr *= 0.95\n    for group in optimizer.param_groups:\n        group['lr'] = lr\n",
     )
 

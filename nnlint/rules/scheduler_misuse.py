@@ -29,7 +29,7 @@ class SchedulerMisuse(Rule):
         "import torch\n\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
         "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 30)\n"
         "for epoch in range(90):\n    scheduler.step()\n    for x, y in loader:\n"
-        "        optimizer.step()\n",
+        "        optimizer.zero_grad()\n        optimizer.step()\n",
         "from torch.optim.lr_scheduler import ReduceLROnPlateau\n\n"
         "plateau = ReduceLROnPlateau(optimizer, mode='min')\n"
         "for epoch in range(50):\n    val_loss = validate(model)\n    plateau.step()\n",
@@ -37,7 +37,8 @@ class SchedulerMisuse(Rule):
     good = (
         "import torch\n\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
         "scheduler = torch.optim.lr_scheduler.StepLR(optimizer, 30)\n"
-        "for epoch in range(90):\n    for x, y in loader:\n        optimizer.step()\n"
+        "for epoch in range(90):\n    for x, y in loader:\n        optimizer.zero_grad()\n"
+        "        optimizer.step()\n"
         "    scheduler.step()\n",
         "from torch.optim.lr_scheduler import ReduceLROnPlateau\n\n"
         "plateau = ReduceLROnPlateau(optimizer, mode='min')\n"

@@ -43,7 +43,7 @@ def test_docs_page_is_generated_from_the_rule(rule):
 
 def test_codes_are_unique_and_cover_the_contract():
     assert set(BY_CODE) == {"NN101", "NN102", "NN103", "NN104", "NN105", "NN201", "NN202",
-                            "NN301", "NN302"}
+                            "NN203", "NN204", "NN301", "NN302"}
 
 
 def _codes(source):
@@ -89,8 +89,8 @@ def test_later_double_conversion_clears_single_precision():
 def test_scheduler_stepped_per_batch_after_optimizer_is_fine():
     source = ("import torch\nopt = torch.optim.AdamW(p, lr=1e-3)\n"
               "sched = torch.optim.lr_scheduler.OneCycleLR(opt, 1e-2, total_steps=100)\n"
-              "for epoch in range(3):\n    for batch in loader:\n        opt.step()\n"
-              "        sched.step()\n")
+              "for epoch in range(3):\n    for batch in loader:\n        opt.zero_grad()\n"
+              "        opt.step()\n        sched.step()\n")
     assert _codes(source) == []
 
 
