@@ -225,7 +225,10 @@ def test_xdist_gives_the_same_items_verdicts_and_one_report(project):
     parallel = project.runpytest_subprocess("--nncheck", "-n", "2", "--nncheck-report",
                                             "parallel.json")
     parallel.assert_outcomes(passed=3, failed=1, skipped=1)
-    strip = lambda path: [{k: v for k, v in r.items() if k != "duration"}
+    # Verdicts must match; errors at round-off level (and so which probe is worst among passing
+    # ones) may differ with the kernels' thread split in other processes.
+    keys = ("nodeid", "kind", "layer", "outcome", "kinks_crossed")
+    strip = lambda path: [{k: r[k] for k in keys}
                           for r in json.loads((project.path / path).read_text())["checks"]]
     assert strip("parallel.json") == strip("serial.json")
     assert serial.ret == parallel.ret == 1
