@@ -1,6 +1,5 @@
 """pytest --nncheck on throwaway projects, run by pytest itself (pytester)."""
 import json
-import sys
 
 import pytest
 
@@ -142,7 +141,6 @@ def pytest_nncheck_examples(config):
 
 def test_without_the_flag_nothing_is_collected_or_imported(project):
     project.makepyfile(test_plain="""
-import sys
 import pytest
 
 def test_plain():
