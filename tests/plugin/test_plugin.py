@@ -141,6 +141,7 @@ def pytest_nncheck_examples(config):
 
 def test_without_the_flag_nothing_is_collected_or_imported(project):
     project.makepyfile(test_plain="""
+import sys
 import pytest
 
 def test_plain():
