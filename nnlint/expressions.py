@@ -112,9 +112,3 @@ def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         current = stack.pop()
         yield current
         stack.extend(children(current))
-
-
-def is_method_call(node: cst.CSTNode, *names: str) -> bool:
-    """``<anything>.name(...)`` for one of ``names``."""
-    return (isinstance(node, cst.Call) and isinstance(node.func, cst.Attribute)
-            and node.func.attr.value in names)

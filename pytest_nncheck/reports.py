@@ -17,9 +17,6 @@ WRONG = 1e-2
 SUSPICIOUS = 1e-4
 EXCELLENT = 1e-7
 
-GRADIENT_VERDICTS = ("excellent", "ok", "suspicious", "wrong", "inconclusive")
-
-
 def tier(relative_error: float, threshold: float = SUSPICIOUS) -> str:
     """The verdict word for one relative error; ``threshold`` is where failure starts."""
     if not math.isfinite(relative_error) or relative_error > WRONG:
