@@ -6,6 +6,7 @@ that do not use it.
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 _EXPORTS = {
@@ -29,9 +30,17 @@ __all__ = sorted(_EXPORTS)
 def __getattr__(name: str) -> Any:
     if name not in _EXPORTS:
         raise AttributeError(f"module 'pytest_nncheck' has no attribute {name!r}")
+    _require_torch()
     value = getattr(importlib.import_module(_EXPORTS[name]), name)
     globals()[name] = value
     return value
+
+
+def _require_torch() -> None:
+    """One clear line when PyTorch is missing: the checks use the project's own torch."""
+    if importlib.util.find_spec("torch") is None:
+        raise ImportError("pytest-nncheck's runtime checks need PyTorch, which is not installed "
+                          "here; install the torch your project uses (e.g. pip install torch)")
 
 
 def __dir__() -> list:

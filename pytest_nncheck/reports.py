@@ -60,6 +60,29 @@ def _number(value: Optional[float]) -> str:
 
 
 @dataclass
+class Problem:
+    """One thing found wrong by a recipe or training-health check.
+
+    ``code`` is a stable identifier (``dead-relu``, ``batch-leak``); ``where`` names the layer,
+    parameter or sample pair; ``step`` is the training step it was seen at (None when the check
+    does not train); ``value`` is the measured figure the verdict rests on; ``message`` says what
+    it means and what to do.
+    """
+
+    code: str
+    where: str
+    step: Optional[int]
+    value: Optional[float]
+    message: str
+
+    def render(self) -> str:
+        at = "" if self.step is None else f" at step {self.step}"
+        return f"{self.code} ({self.where}{at}): {self.message}"
+
+    __str__ = render
+
+
+@dataclass
 class GradientEntry:
     """The verdict for one checked tensor (an input or a parameter)."""
 

@@ -11,8 +11,12 @@ import contextlib
 import random
 from typing import Iterator, Tuple
 
-import numpy as np
 import torch
+
+try:  # NumPy is optional: a forward that draws from it needs it installed anyway
+    import numpy as np
+except ImportError:  # pragma: no cover - NumPy is present in the test environment
+    np = None
 
 
 def _cuda_devices() -> list:
@@ -25,13 +29,14 @@ def _cuda_devices() -> list:
 def preserved_rng_state() -> Iterator[None]:
     """Restore every random generator the caller may rely on when the block exits."""
     python_state = random.getstate()
-    numpy_state = np.random.get_state()
+    numpy_state = np.random.get_state() if np is not None else None
     with torch.random.fork_rng(devices=_cuda_devices()):
         try:
             yield
         finally:
             random.setstate(python_state)
-            np.random.set_state(numpy_state)
+            if np is not None:
+                np.random.set_state(numpy_state)
 
 
 def reseed(seed: int, generators: Tuple[bool, bool, bool] = (True, True, True)) -> None:
@@ -46,7 +51,7 @@ def reseed(seed: int, generators: Tuple[bool, bool, bool] = (True, True, True)) 
         torch.default_generator.manual_seed(seed)
         for device in _cuda_devices():
             torch.cuda.default_generators[device].manual_seed(seed)
-    if generators[1]:
+    if generators[1] and np is not None:
         np.random.seed(seed % 2**32)
     if generators[2]:
         random.seed(seed)
@@ -62,10 +67,10 @@ def seeded(seed: int) -> Iterator[None]:
 
 def rng_fingerprint() -> tuple:
     """The states of every generator ``reseed`` sets, to tell whether a forward drew from them."""
-    numpy_state = np.random.get_state()
+    numpy_state = np.random.get_state() if np is not None else (None, b"", None)
     return (torch.default_generator.get_state(),
             [torch.cuda.default_generators[d].get_state() for d in _cuda_devices()],
-            (numpy_state[1].tobytes(), numpy_state[2]), random.getstate())
+            (bytes(numpy_state[1]), numpy_state[2]), random.getstate())
 
 
 def generators_used(before: tuple, after: tuple) -> Tuple[bool, bool, bool]:
