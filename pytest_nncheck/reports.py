@@ -84,7 +84,12 @@ class Problem:
 
 @dataclass
 class GradientEntry:
-    """The verdict for one checked tensor (an input or a parameter)."""
+    """The verdict for one checked tensor (an input or a parameter).
+
+    Verdicts: excellent, ok, low precision (checked with single-precision tolerance because the
+    forward computes it in lower precision), suspicious, wrong, inconclusive (the point sits on a
+    kink), untested (no probe saw a nonzero derivative).
+    """
 
     name: str
     shape: tuple
@@ -96,11 +101,18 @@ class GradientEntry:
     numeric: float
     verdict: str
     part: str = "data"
+    one_sided: int = 0  # probes confirmed by a one-sided difference (kinks, solvers)
+    inconclusive_probes: int = 0
+    untested_probes: int = 0
+    details: List[str] = field(default_factory=list)
+
+
+FAILING_VERDICTS = ("wrong", "suspicious")
 
 
 @dataclass
 class GradientReport:
-    """What ``check_gradients`` found. ``passed`` only when every tensor is ok or excellent."""
+    """What ``check_gradients`` found. ``passed`` only when nothing failed and something was tested."""
 
     entries: List[GradientEntry]
     dtype: str
@@ -110,11 +122,13 @@ class GradientReport:
     nondeterministic: Optional[str] = None
     regularization_ratio: Optional[float] = None
     notes: List[str] = field(default_factory=list)
+    contract: List[str] = field(default_factory=list)  # a broken backward contract fails the check
+    forwards: int = 0  # evaluations of fn the check ran (its cost in forwards)
 
     @property
     def checked(self) -> int:
-        """Probes evaluated, kink crossings included."""
-        return sum(e.probes + e.kinks_crossed for e in self.entries)
+        """Probes evaluated."""
+        return sum(e.probes for e in self.entries)
 
     @property
     def kinks_crossed(self) -> int:
@@ -122,39 +136,48 @@ class GradientReport:
 
     @property
     def max_rel_error(self) -> float:
-        errors = [e.max_rel_error for e in self.entries if e.verdict != "inconclusive"]
+        errors = [e.max_rel_error for e in self.entries
+                  if e.verdict not in ("inconclusive", "untested")]
         return max(errors, default=0.0)
 
     @property
     def failed(self) -> bool:
-        if self.nondeterministic:
+        if self.nondeterministic or self.contract:
             return True
-        return any(e.verdict in ("wrong", "suspicious") for e in self.entries)
+        return any(e.verdict in FAILING_VERDICTS for e in self.entries)
+
+    @property
+    def untested(self) -> bool:
+        """Nothing failed and no tensor was tested at all: no evidence, so no pass."""
+        return not self.failed and all(e.verdict == "untested" for e in self.entries)
 
     @property
     def inconclusive(self) -> bool:
-        return not self.failed and any(e.verdict == "inconclusive" for e in self.entries)
+        return not self.failed and not self.untested and any(
+            e.verdict == "inconclusive" for e in self.entries)
 
     @property
     def passed(self) -> bool:
-        return not self.failed and not self.inconclusive
+        return not self.failed and not self.inconclusive and not self.untested
 
     @property
     def verdict(self) -> str:
         if self.nondeterministic:
             return "nondeterministic"
-        return "failed" if self.failed else "inconclusive" if self.inconclusive else "passed"
+        if self.failed:
+            return "failed"
+        return "untested" if self.untested else "inconclusive" if self.inconclusive else "passed"
 
     @property
     def worst(self) -> Optional[GradientEntry]:
-        conclusive = [e for e in self.entries if e.verdict != "inconclusive"]
+        conclusive = [e for e in self.entries if e.verdict not in ("inconclusive", "untested")]
         return max(conclusive, key=lambda e: e.max_rel_error, default=None)
 
     def render(self) -> str:
         precision = f"{self.dtype}, eps={self.eps:g}" + (", LOW PRECISION" if self.low_precision else "")
         head = (f"gradient check {self.verdict.upper()}: worst relative error "
                 f"{_number(self.max_rel_error)} (fails above {self.threshold:g}), "
-                f"{self.checked} probes, {self.kinks_crossed} kinks crossed [{precision}]")
+                f"{self.checked} probes, {self.kinks_crossed} at kinks [{precision}]")
         if self.nondeterministic:
             return f"{head}\n{self.nondeterministic}"
         rows = [[(f"{e.part}: " if e.part != "data" else "") + e.name,
@@ -163,16 +186,18 @@ class GradientReport:
                  e.verdict] for e in self.entries]
         table = format_table(["tensor", "shape", "probes", "kinks", "rel error", "worst probe",
                               "analytic", "numeric", "verdict"], rows)
-        return "\n".join([head, table, *self.notes])
+        details = [f"{e.name}: {text}" for e in self.entries for text in e.details]
+        contract = [f"backward contract broken: {text}" for text in self.contract]
+        return "\n".join([head, table, *contract, *details, *self.notes])
 
     __str__ = render
 
     def to_dict(self) -> Dict[str, object]:
         return {"verdict": self.verdict, "passed": self.passed, "max_rel_error": self.max_rel_error,
                 "checked": self.checked, "kinks_crossed": self.kinks_crossed, "dtype": self.dtype,
-                "eps": self.eps, "low_precision": self.low_precision,
+                "eps": self.eps, "low_precision": self.low_precision, "forwards": self.forwards,
                 "regularization_ratio": self.regularization_ratio, "notes": list(self.notes),
-                "entries": [asdict(e) for e in self.entries]}
+                "contract": list(self.contract), "entries": [asdict(e) for e in self.entries]}
 
 
 @dataclass
