@@ -22,6 +22,7 @@ from .diagnosis import constant_factor, kink_summary
 from .finite_differences import (DEFAULT_EPS, FAILURE_THRESHOLD, SUPPORTED_DTYPES, noise_floor,
                                  relative_error, resolvable)
 from .forward_mode import defines_jvp, jvp_along
+from .joint import JOINT_FROM, check_jointly
 from .judge import Judge, ProbeResult, Tolerance
 from .kinks import DecisionRecord
 from .localise import narrow
@@ -37,6 +38,9 @@ REGULARIZATION_DOMINATES = 10.0
 
 # "skip" is the name the first releases gave the default; kinks are now resolved, not skipped.
 KINK_MODES = ("resolve", "count", "skip")
+
+# "auto": joint probes over all tensors from JOINT_FROM tensors on, per-tensor probes below.
+STRATEGIES = ("auto", "per-tensor", "joint")
 
 NONDETERMINISTIC = (
     "nondeterministic forward: two evaluations of fn from the same seed gave different outputs, "
@@ -64,6 +68,7 @@ class _Options:
     directions: int
     kinks: str
     projections: Dict[int, Projection]
+    strategy: str = "auto"
 
 
 def _same(first: List[torch.Tensor], second: List[torch.Tensor], dtype: torch.dtype) -> bool:
@@ -136,7 +141,7 @@ def _explain_failure(entry: GradientEntry, results: List[ProbeResult], judge: Ju
     worst = max((r for r in results if r.status == "disagree"), key=lambda r: r.error)
     if worst.probe.kind != "coordinate":
         found, forwards = narrow(judge, worst, tolerance, subject.names)
-        if found is not None:
+        if found is not None and found.status == "disagree":
             entry.details.append(f"{worst.probe.label} narrowed to {found.probe.label}: analytic "
                                  f"{found.analytic:.6g}, numeric {found.numeric:.6g} "
                                  f"({forwards} forwards)")
@@ -182,6 +187,23 @@ def _forward_mode_entry(subject: Subject, position: int, results: List[ProbeResu
     return entry
 
 
+def _joint_results(judge: Judge, subject: Subject, included: List[int], lowered: Dict[int, str],
+                   tolerance: Tolerance, options: _Options,
+                   generator: torch.Generator) -> Dict[int, List[ProbeResult]]:
+    """Joint probes over the tensors they suit: same precision, unconstrained, nonzero gradient.
+
+    The rest (and every tensor of a small subject, under ``strategy="auto"``) get their own.
+    """
+    if options.strategy == "per-tensor":
+        return {}
+    eligible = [position for position in included
+                if position not in lowered and position not in options.projections
+                and float(judge.gradients[position].abs().max()) > tolerance.resolvable]
+    if len(eligible) < 2 or (options.strategy == "auto" and len(eligible) < JOINT_FROM):
+        return {}
+    return check_jointly(judge, eligible, subject.names, tolerance, generator)
+
+
 def _check_part(subject: Subject, options: _Options, part: str) -> _Part:
     analytic = analytic_pass(subject)
     found = _Part(gradients=analytic.gradients, contract=list(analytic.contract),
@@ -201,11 +223,18 @@ def _check_part(subject: Subject, options: _Options, part: str) -> _Part:
     lowered = tracer.lowered if tracer is not None else {}
     generator = torch.Generator().manual_seed(subject.seed)
     check_jvp = part == "data" and defines_jvp(subject)
-    for position, (checked, gradient, connected) in enumerate(
-            zip(subject.checked, analytic.gradients, analytic.connected)):
-        if part == "regularization" and not connected:
-            continue  # a penalty on the weights says nothing about the inputs
+    included = [position for position, connected in enumerate(analytic.connected)
+                if part != "regularization" or connected]  # a penalty says nothing of inputs
+    jointly = _joint_results(judge, subject, included, lowered, base, options, generator)
+    for position in included:
+        checked, gradient = subject.checked[position], analytic.gradients[position]
         tolerance = single if position in lowered else base
+        if position in jointly:
+            results = jointly[position]
+            entry = _entry(checked.name, tuple(checked.tensor.shape), results, tolerance, part,
+                           None)
+            found.entries.append(entry)
+            continue
         sampler = ProbeSampler(position, checked.name, checked.tensor, gradient, options.coords,
                                options.directions, generator, tolerance.resolvable,
                                options.projections.get(position))
@@ -234,7 +263,10 @@ def _norm(gradients: Sequence[torch.Tensor]) -> float:
 
 
 def _validate(dtype: torch.dtype, kinks: str, coords: int, directions: int, order: int,
-              eps: Optional[float]) -> float:
+              eps: Optional[float], strategy: str) -> float:
+    if strategy not in STRATEGIES:
+        raise NNCheckError(f"strategy={strategy!r} is not an option; use one of "
+                           f"{', '.join(STRATEGIES)}")
     if dtype not in SUPPORTED_DTYPES:
         raise NNCheckError(f"dtype={dtype} is not supported for gradient checks; use torch.float64 "
                            f"(recommended) or torch.float32; for bfloat16/float16 kernels use "
@@ -257,7 +289,8 @@ def check_gradients(fn: Any, *inputs: Any, regularization: Optional[Callable] = 
                     coords: int = DEFAULT_COORDS, directions: int = DEFAULT_DIRECTIONS,
                     kinks: str = "resolve", order: int = 1,
                     constraints: Optional[Mapping[Any, Projection]] = None,
-                    forward_kwargs: Optional[Dict[str, Any]] = None) -> GradientReport:
+                    forward_kwargs: Optional[Dict[str, Any]] = None,
+                    strategy: str = "auto") -> GradientReport:
     """Compare the analytic gradient of ``fn`` with central differences, per input and parameter.
 
     ``fn`` is an ``nn.Module`` (its parameters are checked too), an ``autograd.Function`` subclass
@@ -272,10 +305,12 @@ def check_gradients(fn: Any, *inputs: Any, regularization: Optional[Callable] = 
     ``regularization(*inputs)`` otherwise, is checked apart from it. ``order=2`` also checks the
     double backward. ``constraints`` maps an input (its name or position) to a projection that
     keeps probes on its constraint set (``pytest_nncheck.symmetric``). ``forward_kwargs`` are
-    passed to the forward as keyword arguments. The caller's objects and random states are never
-    changed.
+    passed to the forward as keyword arguments. ``strategy``: "per-tensor" gives every tensor its
+    own probes; "joint" tests all tensors with a few weighted directions at once and localises a
+    disagreement by halving (cost nearly independent of the number of tensors); "auto" uses joint
+    probes from 8 tensors on. The caller's objects and random states are never changed.
     """
-    step = _validate(dtype, kinks, coords, directions, order, eps)
+    step = _validate(dtype, kinks, coords, directions, order, eps, strategy)
     report = GradientReport(entries=[], dtype=str(dtype).replace("torch.", ""), eps=step,
                             threshold=FAILURE_THRESHOLD[dtype],
                             low_precision=dtype != torch.float64)
@@ -286,7 +321,7 @@ def check_gradients(fn: Any, *inputs: Any, regularization: Optional[Callable] = 
         with preserved_rng_state():
             subject = Subject(fn, inputs, dtype, seed, forward_kwargs)
             options = _Options(step, coords, directions, kinks,
-                               resolve(constraints, subject.names))
+                               resolve(constraints, subject.names), strategy)
             _run(subject, options, regularization, order, report)
             report.forwards = subject.forwards
     except (NNCheckError, NNCheckInternalError):

@@ -15,11 +15,13 @@ from .judge import Judge, ProbeResult, Tolerance
 from .probes import Probe
 
 
-def narrow(judge: Judge, result: ProbeResult, tolerance: Tolerance,
-           names: Sequence[str]) -> Tuple[Optional[ProbeResult], int]:
+def narrow(judge: Judge, result: ProbeResult, tolerance: Tolerance, names: Sequence[str],
+           final_tolerance: Optional[Tolerance] = None) -> Tuple[Optional[ProbeResult], int]:
     """The coordinate (or smallest sub-probe) that carries ``result``'s disagreement.
 
-    Returns (the sub-probe's own verdict if it still disagrees, else None; forwards spent).
+    Halving runs at ``tolerance``'s step; the sub-probe found is judged at ``final_tolerance``
+    (default ``tolerance``). Returns (that verdict, or None when the probe cannot be split;
+    forwards spent).
     """
     current: Probe = result.probe
     discrepancy = result.analytic - result.central
@@ -40,6 +42,6 @@ def narrow(judge: Judge, result: ProbeResult, tolerance: Tolerance,
             current, discrepancy = second, second_discrepancy
     if current is result.probe:
         return None, forwards
-    final = judge.judge(current, tolerance)
+    final = judge.judge(current, final_tolerance or tolerance)
     forwards += 2
-    return (final if final.status == "disagree" else None), forwards
+    return final, forwards

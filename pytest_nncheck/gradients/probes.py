@@ -28,6 +28,19 @@ DEFAULT_DIRECTIONS = 2
 
 Projection = Callable[[torch.Tensor], torch.Tensor]
 
+# A direction's entries are +-1 up to this many entries and shrink as 1/sqrt(n) beyond, so that
+# the perturbation's norm stays that of 256 unit entries: a step of 1e-6 along +-1 on all 32768
+# entries of a transformer's feed-forward weight moves each pre-activation by ~1e-5, enough to
+# flip ReLUs and to push a correct layer's central difference to 1e-4 of error; shrunk, it stays
+# near 1e-8 (benchmarks/scaling.py). The comparison v . grad against the numeric derivative is
+# unchanged by the scale.
+DIRECTION_SUPPORT = 256
+
+
+def entry_scale(numel: int) -> float:
+    """The magnitude of a random direction's entries on a tensor of ``numel`` entries."""
+    return min(1.0, math.sqrt(DIRECTION_SUPPORT / numel)) if numel else 1.0
+
 
 @dataclass
 class Part:
@@ -223,7 +236,8 @@ class ProbeSampler:
 
     def _direction(self, count: int) -> Probe:
         signs = torch.randint(0, 2, (self.numel,), generator=self._generator, dtype=torch.int8)
-        vector = (signs.to(self._dtype) * 2 - 1).reshape(self.shape).to(self._device)
+        vector = ((signs.to(self._dtype) * 2 - 1) * entry_scale(self.numel)).reshape(
+            self.shape).to(self._device)
         return self._probe(f"{self.name} direction {count}", vector)
 
     def _probe(self, label: str, vector: torch.Tensor) -> Probe:
