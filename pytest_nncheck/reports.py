@@ -173,20 +173,26 @@ class GradientReport:
         conclusive = [e for e in self.entries if e.verdict not in ("inconclusive", "untested")]
         return max(conclusive, key=lambda e: e.max_rel_error, default=None)
 
-    def render(self) -> str:
+    def render(self, only_problems: bool = False) -> str:
+        """The header, one row per tensor and the details; ``only_problems`` keeps the rows that
+        did not pass (for a model of many tensors, where the table would bury them)."""
         precision = f"{self.dtype}, eps={self.eps:g}" + (", LOW PRECISION" if self.low_precision else "")
         head = (f"gradient check {self.verdict.upper()}: worst relative error "
                 f"{_number(self.max_rel_error)} (fails above {self.threshold:g}), "
                 f"{self.checked} probes, {self.kinks_crossed} at kinks [{precision}]")
         if self.nondeterministic:
             return f"{head}\n{self.nondeterministic}"
+        shown = [e for e in self.entries if not only_problems
+                 or e.verdict not in ("excellent", "ok", "low precision")]
         rows = [[(f"{e.part}: " if e.part != "data" else "") + e.name,
                  "x".join(map(str, e.shape)) or "scalar", str(e.probes), str(e.kinks_crossed),
                  _number(e.max_rel_error), e.worst_probe, _number(e.analytic), _number(e.numeric),
-                 e.verdict] for e in self.entries]
+                 e.verdict] for e in shown]
         table = format_table(["tensor", "shape", "probes", "kinks", "rel error", "worst probe",
                               "analytic", "numeric", "verdict"], rows)
-        details = [f"{e.name}: {text}" for e in self.entries for text in e.details]
+        if len(shown) < len(self.entries):
+            table += f"\n({len(self.entries) - len(shown)} passing tensors not shown)"
+        details = [f"{e.name}: {text}" for e in shown for text in e.details]
         contract = [f"backward contract broken: {text}" for text in self.contract]
         return "\n".join([head, table, *contract, *details, *self.notes])
 

@@ -142,12 +142,12 @@ def _explain_failure(entry: GradientEntry, results: List[ProbeResult], judge: Ju
     if worst.probe.kind != "coordinate":
         found, forwards = narrow(judge, worst, tolerance, subject.names)
         if found is not None and found.status == "disagree":
-            entry.details.append(f"{worst.probe.label} narrowed to {found.probe.label}: analytic "
-                                 f"{found.analytic:.6g}, numeric {found.numeric:.6g} "
-                                 f"({forwards} forwards)")
+            entry.details.append(f"{worst.probe.label} (rel error {worst.error:.3g}) narrowed to "
+                                 f"{found.probe.label} by halving its support ({forwards} "
+                                 f"forwards)")
             entry.worst_probe = found.probe.label
             entry.analytic, entry.numeric = found.analytic, found.numeric
-            entry.max_rel_error = max(entry.max_rel_error, found.error)
+            entry.max_rel_error = found.error
     if position in options.projections or not entry.name.startswith("input"):
         return
     tensor = subject.tensors[position]
