@@ -210,7 +210,7 @@ class LayerGradientItem(pytest.Item):
             report = excinfo.value.report
             text = report.render()
             if len(text.splitlines()) > MAX_FAILURE_LINES:
-                text = report.render(only_problems=True)
+                text = report.render(only_problems=True, max_rows=MAX_FAILURE_LINES // 2)
             if self.config.get_terminal_writer().hasmarkup:
                 from .summary import colour_report
                 return colour_report(text)

@@ -173,9 +173,10 @@ class GradientReport:
         conclusive = [e for e in self.entries if e.verdict not in ("inconclusive", "untested")]
         return max(conclusive, key=lambda e: e.max_rel_error, default=None)
 
-    def render(self, only_problems: bool = False) -> str:
+    def render(self, only_problems: bool = False, max_rows: Optional[int] = None) -> str:
         """The header, one row per tensor and the details; ``only_problems`` keeps the rows that
-        did not pass (for a model of many tensors, where the table would bury them)."""
+        did not pass and ``max_rows`` caps them (for a model of many tensors, where the table
+        would bury the failure)."""
         precision = f"{self.dtype}, eps={self.eps:g}" + (", LOW PRECISION" if self.low_precision else "")
         head = (f"gradient check {self.verdict.upper()}: worst relative error "
                 f"{_number(self.max_rel_error)} (fails above {self.threshold:g}), "
@@ -183,7 +184,7 @@ class GradientReport:
         if self.nondeterministic:
             return f"{head}\n{self.nondeterministic}"
         shown = [e for e in self.entries if not only_problems
-                 or e.verdict not in ("excellent", "ok", "low precision")]
+                 or e.verdict not in ("excellent", "ok", "low precision")][:max_rows]
         rows = [[(f"{e.part}: " if e.part != "data" else "") + e.name,
                  "x".join(map(str, e.shape)) or "scalar", str(e.probes), str(e.kinks_crossed),
                  _number(e.max_rel_error), e.worst_probe, _number(e.analytic), _number(e.numeric),
@@ -191,8 +192,8 @@ class GradientReport:
         table = format_table(["tensor", "shape", "probes", "kinks", "rel error", "worst probe",
                               "analytic", "numeric", "verdict"], rows)
         if len(shown) < len(self.entries):
-            table += f"\n({len(self.entries) - len(shown)} passing tensors not shown)"
-        details = [f"{e.name}: {text}" for e in shown for text in e.details]
+            table += f"\n({len(self.entries) - len(shown)} more tensors not shown)"
+        details = [f"{e.name}: {text}" for e in shown for text in e.details][:max_rows]
         contract = [f"backward contract broken: {text}" for text in self.contract]
         return "\n".join([head, table, *contract, *details, *self.notes])
 
