@@ -43,17 +43,21 @@ def _as_callable(fn: Any) -> Tuple[Callable, Optional[nn.Module]]:
                        f"got {type(fn).__name__}")
 
 
-def _copy_module(module: nn.Module, dtype: torch.dtype) -> nn.Module:
+def _copy_module(module: nn.Module, dtype: Optional[torch.dtype],
+                 device: Optional[torch.device] = None) -> nn.Module:
     try:
         duplicate = copy.deepcopy(module)
     except Exception as error:  # deepcopy failures come in every type
         raise NNCheckError(f"could not copy {type(module).__name__} to check it ({error}); "
                            f"make the module deep-copyable") from error
-    return duplicate.to(dtype)
+    return duplicate.to(device=device, dtype=dtype)
 
 
-def _prepare_input(name: str, value: Any, dtype: torch.dtype, checked: List[CheckedTensor]) -> Any:
-    """A private copy of one input; floating tensors that require grad join ``checked``.
+def _prepare_input(name: str, value: Any, dtype: Optional[torch.dtype], checked: List[CheckedTensor],
+                   device: Optional[torch.device] = None) -> Any:
+    """A private copy of one input on ``device``; floating tensors that require grad join ``checked``.
+
+    ``dtype=None`` keeps each tensor's own dtype.
 
     Lists, tuples (named ones too) and dicts are copied element by element, so a layer that takes
     ``{"query": q, "key": k}`` has ``input[0]['query']`` checked.
@@ -63,38 +67,46 @@ def _prepare_input(name: str, value: Any, dtype: torch.dtype, checked: List[Chec
             raise NNCheckError(f"{name} is complex ({value.dtype}); check the real and "
                                f"imaginary parts as separate real inputs")
         if not value.is_floating_point():
-            return value.clone()
-        copy_ = value.detach().to(dtype).clone().requires_grad_(value.requires_grad)
+            return value.to(device).clone()
+        copy_ = value.detach().to(device=device, dtype=dtype).clone().requires_grad_(
+            value.requires_grad)
         if value.requires_grad:
             checked.append(CheckedTensor(name, copy_))
         return copy_
     if isinstance(value, dict):
-        return type(value)((key, _prepare_input(f"{name}[{key!r}]", item, dtype, checked))
+        return type(value)((key, _prepare_input(f"{name}[{key!r}]", item, dtype, checked, device))
                            for key, item in value.items())
     if isinstance(value, (list, tuple)):
-        items = [_prepare_input(f"{name}[{i}]", item, dtype, checked) for i, item in enumerate(value)]
+        items = [_prepare_input(f"{name}[{i}]", item, dtype, checked, device)
+                 for i, item in enumerate(value)]
         return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return value
 
 
 class Subject:
-    """``fn`` prepared for checking: copies in ``dtype``, the tensors to check, seeded forwards."""
+    """``fn`` prepared for checking: copies in ``dtype``, the tensors to check, seeded forwards.
 
-    def __init__(self, fn: Any, inputs: Sequence[Any], dtype: torch.dtype, seed: int) -> None:
+    ``dtype=None`` keeps every tensor's own dtype; ``device`` moves the copies (None: stay put).
+    With ``forward_only_ok``, having no tensor to differentiate is not an error.
+    """
+
+    def __init__(self, fn: Any, inputs: Sequence[Any], dtype: Optional[torch.dtype], seed: int,
+                 device: Optional[torch.device] = None, forward_only_ok: bool = False) -> None:
         call, module = _as_callable(fn)
         self.seed = seed
         self.dtype = dtype
-        self.module = _copy_module(module, dtype) if module is not None else None
+        self.module = _copy_module(module, dtype, device) if module is not None else None
         self.call = self.module if self.module is not None else call
         self.checked: List[CheckedTensor] = []
-        self.inputs: List[Any] = [_prepare_input(f"input[{index}]", value, dtype, self.checked)
+        self.inputs: List[Any] = [_prepare_input(f"input[{index}]", value, dtype, self.checked,
+                                                 device)
                                   for index, value in enumerate(inputs)]
         if self.module is not None:
             self.checked += [CheckedTensor(name, p) for name, p in self.module.named_parameters()
                              if p.requires_grad]
         self._buffers = ([(b, b.detach().clone()) for b in self.module.buffers()]
                          if self.module is not None else [])
-        if not self.checked:
+        if not self.checked and not forward_only_ok:
             self._raise_nothing_to_check(inputs)
         self.projection: Optional[List[Optional[torch.Tensor]]] = None
         # (torch, numpy, random): until a forward is seen not to draw from a generator, every
