@@ -113,8 +113,15 @@ def check_against_reference(fn: Any, reference: Any, *inputs: Any,
         _require_parameters_reached(subject, fn_run, runs[1])
         floor = default_floor(precision) if floor is None else float(floor)
         entries = _entries(subject, runs, k, floor)
-    return ReferenceReport(entries=entries, dtype=_dtype_name(precision), device=str(target),
-                           k=k, floor=floor)
+    report = ReferenceReport(entries=entries, dtype=_dtype_name(precision), device=str(target),
+                             k=k, floor=floor)
+    lower = [f"{name} ({_dtype_name(value.dtype)})" for name, value in runs[1].outputs
+             if value.dtype != torch.float64]
+    if lower:
+        report.notes.append(f"the reference's float64 run returned {', '.join(lower)}: it rounds "
+                            f"inside, so its errors are not measured against float64; make it "
+                            f"compute in its inputs' dtype")
+    return report
 
 
 def assert_against_reference(fn: Any, reference: Any, *inputs: Any,

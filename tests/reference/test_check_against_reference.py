@@ -127,9 +127,11 @@ def test_parameter_wiring_mistakes_are_named(parameters, message):
 
 def test_a_parameter_the_reference_never_uses_is_a_wiring_error():
     torch.manual_seed(0)
-    unused = lambda layer: (lambda x: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6))
+
+    def without_weight(layer):
+        return lambda x: x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + 1e-6)
     with pytest.raises(NNCheckError, match="the reference never uses fn's parameter 'weight'"):
-        check_against_reference(FusedRMSNorm(), unused, *rmsnorm_inputs(0))
+        check_against_reference(FusedRMSNorm(), without_weight, *rmsnorm_inputs(0))
 
 
 def test_a_factory_may_compute_from_the_layers_own_parameters():
@@ -153,6 +155,17 @@ def test_nested_inputs_and_dict_outputs_are_named_by_path():
     assert report.passed
 
 
+def test_a_reference_that_rounds_inside_is_named_in_a_note():
+    x = torch.randn(4, 8, requires_grad=True)
+    report = check_against_reference(torch.tanh, lambda t: torch.tanh(t.float()), x,
+                                     dtype=torch.bfloat16)
+    assert report.notes == ["the reference's float64 run returned output (float32): it rounds "
+                            "inside, so its errors are not measured against float64; make it "
+                            "compute in its inputs' dtype"]
+    assert report.notes[0] in report.render()
+    assert not check_against_reference(torch.tanh, torch.tanh, x, dtype=torch.bfloat16).notes
+
+
 def test_without_anything_to_differentiate_the_outputs_are_compared():
     x = torch.randn(4, 8)
     report = check_against_reference(lambda t: torch.softmax(t.float(), -1).to(t.dtype),
@@ -165,7 +178,9 @@ def test_without_anything_to_differentiate_the_outputs_are_compared():
 
 def test_every_run_starts_from_the_same_seed():
     x = torch.randn(64, requires_grad=True)
-    dropout = lambda t: F.dropout(t, 0.5, training=True)
+
+    def dropout(t):
+        return F.dropout(t, 0.5, training=True)
     torch.manual_seed(3)
     state = torch.get_rng_state()
     assert check_against_reference(dropout, dropout, x, dtype=torch.bfloat16).passed
@@ -183,8 +198,12 @@ def test_a_nan_where_float64_has_none_fails_and_matching_infinities_agree():
 
 def test_a_reference_that_overflows_in_low_precision_is_inconclusive():
     x = torch.tensor([300.0, 1.0], requires_grad=True)
-    fused = lambda t: (t.float() * 1000) ** 2 / 1e6
-    naive = lambda t: (t * 1000) ** 2 / 1e6
+
+    def fused(t):
+        return (t.float() * 1000) ** 2 / 1e6
+
+    def naive(t):
+        return (t * 1000) ** 2 / 1e6
     report = check_against_reference(fused, naive, x.detach().half(), dtype=torch.float16)
     assert report.inconclusive and not report.passed and not report.failed
     assert report.entries[0].verdict == "inconclusive"
