@@ -57,7 +57,7 @@ def _in_dtype(value: Any, dtype: torch.dtype) -> Any:
 
 
 def _reference_module(fn: nn.Module, dtype: torch.dtype) -> Callable:
-    """The registered reference built from ``fn`` and sharing its parameters, as a test writes it."""
+    """The registered reference built from ``fn``, sharing its parameters, as a test writes it."""
     registered = registered_reference(fn)
     built = registered.reference(fn).to(dtype)
     names = registered.options.get("parameters", {})

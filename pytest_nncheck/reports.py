@@ -236,7 +236,7 @@ class ReferenceReport:
         wrong = sum(e.verdict == "wrong" for e in self.entries)
         head = (f"reference check {self.verdict.upper()}: {wrong} of {len(self.entries)} tensors "
                 f"off by more than {self.k:g}x the {self.dtype} reference's error + "
-                f"{self.floor:.2g} of their largest value [against float64 on {self.device}]")
+                f"{self.floor:.2g} x their largest |value| [against float64 on {self.device}]")
         rows = [[e.name, "x".join(map(str, e.shape)) or "scalar", e.dtype, _number(e.error),
                  _number(e.reference_error), _number(e.ratio), _number(e.allowed), e.worst,
                  _number(e.value), _number(e.truth), e.verdict] for e in self.entries]

@@ -2,8 +2,8 @@
 
 A fused or low-precision kernel cannot match float64; what it must not do is stray further from
 it than the straightforward implementation run in the same precision does. The bound is
-FlashAttention's: fn's largest error at most ``k`` times the low-precision reference's, plus a floor:
-a fraction of the tensor's largest value below which no difference is called wrong.
+FlashAttention's: fn's largest error at most ``k`` times the low-precision reference's, plus a
+floor: a fraction of the tensor's largest value below which no difference is called wrong.
 """
 from __future__ import annotations
 

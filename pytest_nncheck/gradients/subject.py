@@ -53,9 +53,10 @@ def _copy_module(module: nn.Module, dtype: Optional[torch.dtype],
     return duplicate.to(device=device, dtype=dtype)
 
 
-def _prepare_input(name: str, value: Any, dtype: Optional[torch.dtype], checked: List[CheckedTensor],
-                   device: Optional[torch.device] = None) -> Any:
-    """A private copy of one input on ``device``; floating tensors that require grad join ``checked``.
+def _prepare_input(name: str, value: Any, dtype: Optional[torch.dtype],
+                   checked: List[CheckedTensor], device: Optional[torch.device] = None) -> Any:
+    """A private copy of one input on ``device``; floating tensors that require grad join
+    ``checked``.
 
     ``dtype=None`` keeps each tensor's own dtype.
 

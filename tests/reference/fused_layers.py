@@ -259,7 +259,8 @@ class CausalAttention(torch.autograd.Function):
         grad_scores = probabilities * (grad_p - (grad_p * probabilities).sum(-1, keepdim=True))
         scale = q.shape[-1] ** -0.5
         grad_q = grad_scores @ k.float() * scale
-        grad_k = grad_scores.transpose(-2, -1) @ q.float() * (scale if variant.SCALE_GRAD_KEY else 1)
+        key_scale = scale if variant.SCALE_GRAD_KEY else 1.0
+        grad_k = grad_scores.transpose(-2, -1) @ q.float() * key_scale
         return grad_q.to(q.dtype), grad_k.to(k.dtype), grad_v.to(v.dtype)
 
 

@@ -4,7 +4,6 @@ import pytest
 import torch
 from torch import nn
 
-import pytest_nncheck
 from pytest_nncheck import NNCheckError, RegisteredReference, reference, registered_reference
 from tests.reference.fused_layers import (CausalAttention, FusedRMSNorm, FusedSwiGLU,
                                           RMSNormReference, RMSNormWithInputDtypeAccumulation,
