@@ -101,6 +101,27 @@ def test_a_reference_instance_keeps_its_own_weights_out_of_it():
     assert torch.equal(instance.weight, torch.full((16,), 5.0))
 
 
+class Doubler(nn.Module):
+    def forward(self, x):
+        return x * 2
+
+
+class DoublerWithDropout(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.dropout = nn.Dropout(0.5)
+
+    def forward(self, x):
+        return self.dropout(x) * 2
+
+
+def test_a_reference_class_runs_in_the_layers_train_or_eval_mode():
+    x = torch.randn(32, requires_grad=True)
+    layer = Doubler().eval()
+    assert check_against_reference(layer, DoublerWithDropout, x).passed
+    assert check_against_reference(layer.train(), DoublerWithDropout, x).failed
+
+
 def test_parameters_are_shared_through_a_mapping():
     torch.manual_seed(0)
     fn = FusedSwiGLU()
