@@ -115,6 +115,10 @@ def check_against_reference(fn: Any, reference: Any, *inputs: Any,
         entries = _entries(subject, runs, k, floor)
     report = ReferenceReport(entries=entries, dtype=_dtype_name(precision), device=str(target),
                              k=k, floor=floor)
+    if precision == torch.float64:
+        report.notes.append("fn ran in float64, where the reference's own run is the truth and "
+                            "only the floor bounds fn; pass dtype=torch.bfloat16 (or the "
+                            "precision the kernel is meant for) to check its round-off")
     lower = [f"{name} ({_dtype_name(value.dtype)})" for name, value in runs[1].outputs
              if value.dtype != torch.float64]
     if lower:

@@ -92,6 +92,14 @@ def test_fn_runs_in_its_own_precision_by_default_mixed_ones_in_the_coarsest():
     assert [e.dtype for e in report.entries] == ["bfloat16", "bfloat16", "float32"]
 
 
+def test_a_float64_run_says_that_only_the_floor_bounds_it():
+    x = torch.randn(4, 8, dtype=torch.float64, requires_grad=True)
+    report = check_against_reference(torch.tanh, torch.tanh, x)
+    assert report.dtype == "float64" and report.floor == 1e-12 and report.passed
+    assert report.notes[0].startswith("fn ran in float64, where the reference's own run is")
+    assert all(e.reference_error == 0 for e in report.entries)
+
+
 def test_a_reference_instance_keeps_its_own_weights_out_of_it():
     torch.manual_seed(0)
     fn, inputs = FusedRMSNorm(), rmsnorm_inputs(0)
