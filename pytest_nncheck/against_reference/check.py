@@ -72,6 +72,22 @@ def _entries(subject: Subject, runs: List[Evaluation], k: float,
     return entries
 
 
+def _notes(precision: torch.dtype, truth: Evaluation) -> List[str]:
+    """What limits the verdicts: a float64 fn, or a reference that is not float64 inside."""
+    notes = []
+    if precision == torch.float64:
+        notes.append("fn ran in float64, where the reference's own run is the truth and only the "
+                     "floor bounds fn; pass dtype=torch.bfloat16 (or the precision the kernel is "
+                     "meant for) to check its round-off")
+    lower = [f"{name} ({_dtype_name(value.dtype)})" for name, value in truth.outputs
+             if value.dtype != torch.float64]
+    if lower:
+        notes.append(f"the reference's float64 run returned {', '.join(lower)}: it rounds inside, "
+                     f"so its errors are not measured against float64; make it compute in its "
+                     f"inputs' dtype")
+    return notes
+
+
 def check_against_reference(fn: Any, reference: Any, *inputs: Any,
                             dtype: Union[None, str, torch.dtype] = None, device: str = "auto",
                             seed: int = 0, parameters: Optional[Mapping[str, str]] = None,
@@ -113,19 +129,8 @@ def check_against_reference(fn: Any, reference: Any, *inputs: Any,
         _require_parameters_reached(subject, fn_run, runs[1])
         floor = default_floor(precision) if floor is None else float(floor)
         entries = _entries(subject, runs, k, floor)
-    report = ReferenceReport(entries=entries, dtype=_dtype_name(precision), device=str(target),
-                             k=k, floor=floor)
-    if precision == torch.float64:
-        report.notes.append("fn ran in float64, where the reference's own run is the truth and "
-                            "only the floor bounds fn; pass dtype=torch.bfloat16 (or the "
-                            "precision the kernel is meant for) to check its round-off")
-    lower = [f"{name} ({_dtype_name(value.dtype)})" for name, value in runs[1].outputs
-             if value.dtype != torch.float64]
-    if lower:
-        report.notes.append(f"the reference's float64 run returned {', '.join(lower)}: it rounds "
-                            f"inside, so its errors are not measured against float64; make it "
-                            f"compute in its inputs' dtype")
-    return report
+    return ReferenceReport(entries=entries, dtype=_dtype_name(precision), device=str(target),
+                           k=k, floor=floor, notes=_notes(precision, runs[1]))
 
 
 def assert_against_reference(fn: Any, reference: Any, *inputs: Any,
