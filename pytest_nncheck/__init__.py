@@ -12,6 +12,11 @@ from typing import Any
 _EXPORTS = {
     "check_gradients": "pytest_nncheck.gradients.check",
     "assert_gradients": "pytest_nncheck.gradients.check",
+    "check_against_reference": "pytest_nncheck.against_reference.check",
+    "assert_against_reference": "pytest_nncheck.against_reference.check",
+    "reference": "pytest_nncheck.against_reference.registry",
+    "registered_reference": "pytest_nncheck.against_reference.registry",
+    "RegisteredReference": "pytest_nncheck.against_reference.registry",
     "check_initial_loss": "pytest_nncheck.sanity.initial_loss",
     "assert_initial_loss": "pytest_nncheck.sanity.initial_loss",
     "check_overfit": "pytest_nncheck.sanity.overfit",
@@ -22,6 +27,8 @@ _EXPORTS = {
     "GradientReport": "pytest_nncheck.reports",
     "InitialLossReport": "pytest_nncheck.reports",
     "OverfitReport": "pytest_nncheck.reports",
+    "ReferenceEntry": "pytest_nncheck.reports",
+    "ReferenceReport": "pytest_nncheck.reports",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -149,11 +149,6 @@ class GradientCheckFailed(Exception):
         self.report = report
 
 
-def _first_line(error: BaseException) -> str:
-    text = str(error).strip()
-    return f"{type(error).__name__}: {text.splitlines()[0] if text else ''}"
-
-
 class LayerGradientItem(pytest.Item):
     """One custom layer's gradient check: ``nncheck::mypkg.layers::Swish::gradients``."""
 
@@ -223,7 +218,8 @@ class LayerGradientItem(pytest.Item):
         ours = (str(Path(__file__).parent), str(Path(torch.__file__).parent), "_pytest", "pluggy")
         frames = [entry for entry in excinfo.traceback
                   if not any(part in str(entry.path) for part in ours)]
-        lines = [f"{self.layer.qualified}: {_first_line(excinfo.value)}"]
+        from .errors import first_line
+        lines = [f"{self.layer.qualified}: {first_line(excinfo.value)}"]
         for entry in frames[-3:]:
             lines.append(f"  {entry.path}:{entry.lineno + 1}")
             source = entry.statement

@@ -208,6 +208,85 @@ class GradientReport:
 
 
 @dataclass
+class ReferenceEntry:
+    """One compared tensor (an output, or the gradient of an input or parameter).
+
+    ``error`` is fn's largest absolute difference from the float64 reference, ``reference_error``
+    the same for the reference run in fn's precision, ``allowed`` the bound ``error`` must stay
+    within, and ``worst`` the element where ``error`` is reached, with fn's and float64's values.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    error: float
+    reference_error: float
+    ratio: float
+    allowed: float
+    worst: str
+    value: Optional[float]
+    truth: Optional[float]
+    verdict: str
+
+
+@dataclass
+class ReferenceReport:
+    """What ``check_against_reference`` found: ``passed`` when every tensor is within its bound."""
+
+    entries: List[ReferenceEntry]
+    dtype: str
+    device: str
+    k: float
+    floor: float
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(e.verdict == "ok" for e in self.entries)
+
+    @property
+    def failed(self) -> bool:
+        return any(e.verdict == "wrong" for e in self.entries)
+
+    @property
+    def inconclusive(self) -> bool:
+        """No tensor is wrong, but the low-precision reference overflowed on one."""
+        return not self.passed and not self.failed
+
+    @property
+    def verdict(self) -> str:
+        return "passed" if self.passed else "failed" if self.failed else "inconclusive"
+
+    @property
+    def worst(self) -> Optional[ReferenceEntry]:
+        """The conclusive entry closest to (or furthest past) its bound."""
+        conclusive = [e for e in self.entries if e.verdict != "inconclusive"]
+        return max(conclusive, key=lambda e: e.error / e.allowed if e.allowed else
+                   (math.inf if e.error else 0.0), default=None)
+
+    def render(self) -> str:
+        wrong = sum(e.verdict == "wrong" for e in self.entries)
+        head = (f"reference check {self.verdict.upper()}: {wrong} of {len(self.entries)} tensors "
+                f"off by more than {self.k:g}x the {self.dtype} reference's error + "
+                f"{self.floor:.2g} x their largest |value| [against float64 on {self.device}]")
+        rows = [[e.name, "x".join(map(str, e.shape)) or "scalar", e.dtype, _number(e.error),
+                 _number(e.reference_error), _number(e.ratio), _number(e.allowed), e.worst,
+                 _number(e.value), _number(e.truth), e.verdict] for e in self.entries]
+        table = format_table(["tensor", "shape", "dtype", "error", "ref error", "ratio",
+                              "allowed", "worst at", "fn", "float64", "verdict"], rows)
+        return "\n".join([head, table, *self.notes])
+
+    __str__ = render
+
+    def to_dict(self) -> Dict[str, object]:
+        worst = self.worst
+        return {"verdict": self.verdict, "passed": self.passed, "dtype": self.dtype,
+                "device": self.device, "k": self.k, "floor": self.floor,
+                "worst": worst.name if worst is not None else None, "notes": list(self.notes),
+                "entries": [asdict(e) for e in self.entries]}
+
+
+@dataclass
 class InitialLossReport:
     """The loss at initialisation against what the loss function predicts for an uninformed model."""
 

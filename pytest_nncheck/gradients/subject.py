@@ -65,11 +65,14 @@ def _as_callable(fn: Any) -> Tuple[Callable, Optional[nn.Module]]:
                        f"got {type(fn).__name__}")
 
 
-def _converted(tensor: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
-    return tensor.to(dtype) if tensor.is_floating_point() else tensor
+def _converted(tensor: torch.Tensor, dtype: Optional[torch.dtype],
+               device: Optional[torch.device] = None) -> torch.Tensor:
+    """``tensor`` on ``device``, and in ``dtype`` when floating (None keeps its own dtype)."""
+    return tensor.to(device=device, dtype=dtype if tensor.is_floating_point() else None)
 
 
-def _private_module(module: nn.Module, dtype: torch.dtype):
+def _private_module(module: nn.Module, dtype: Optional[torch.dtype],
+                    device: Optional[torch.device] = None):
     """(callable, copy or None, named parameters, buffers) of a private copy in ``dtype``.
 
     A module that cannot be deep-copied (a custom ``__new__``, an open file, a lock) is called
@@ -83,18 +86,28 @@ def _private_module(module: nn.Module, dtype: torch.dtype):
     try:
         duplicate = copy.deepcopy(module)
     except Exception:  # deepcopy failures come in every type; fall back to a functional call
-        return _functional_copy(module, dtype)
-    duplicate = duplicate.to(dtype)
+        return _functional_copy(module, dtype, device)
+    duplicate = duplicate.to(device=device, dtype=dtype)
     return duplicate, duplicate, list(duplicate.named_parameters()), list(duplicate.buffers())
 
 
-def _functional_copy(module: nn.Module, dtype: torch.dtype):
+def copy_module(module: nn.Module) -> nn.Module:
+    """A deep copy of ``module``, or one clear line saying why there cannot be one."""
+    try:
+        return copy.deepcopy(module)
+    except Exception as error:  # deepcopy failures come in every type
+        raise NNCheckError(f"could not copy {type(module).__name__} ({error}); make it "
+                           f"deep-copyable or pass a factory that builds it") from error
+
+
+def _functional_copy(module: nn.Module, dtype: Optional[torch.dtype],
+                     device: Optional[torch.device]):
     from torch.func import functional_call
 
     with torch.no_grad():
-        parameters = {name: _converted(p.detach(), dtype).clone().requires_grad_(p.requires_grad)
-                      for name, p in module.named_parameters()}
-        buffers = {name: _converted(b.detach(), dtype).clone()
+        parameters = {name: _converted(p.detach(), dtype, device).clone()
+                      .requires_grad_(p.requires_grad) for name, p in module.named_parameters()}
+        buffers = {name: _converted(b.detach(), dtype, device).clone()
                    for name, b in module.named_buffers()}
     tensors = {**parameters, **buffers}
 
@@ -104,10 +117,12 @@ def _functional_copy(module: nn.Module, dtype: torch.dtype):
     return call, None, list(parameters.items()), list(buffers.values())
 
 
-def _prepare_input(name: str, value: Any, dtype: torch.dtype, checked: List[CheckedTensor]) -> Any:
+def _prepare_input(name: str, value: Any, dtype: Optional[torch.dtype],
+                   checked: List[CheckedTensor], device: Optional[torch.device] = None) -> Any:
     """A private template of one input; floating tensors that require grad join ``checked``.
 
-    Lists, tuples (named ones too) and dicts are copied element by element, so a layer that takes
+    ``dtype=None`` keeps each tensor's own dtype; ``device`` moves it (None: it stays). Lists,
+    tuples (named ones too) and dicts are copied element by element, so a layer that takes
     ``{"query": q, "key": k}`` has ``input[0]['query']`` checked.
     """
     if isinstance(value, torch.Tensor):
@@ -120,18 +135,19 @@ def _prepare_input(name: str, value: Any, dtype: torch.dtype, checked: List[Chec
         if value.layout != torch.strided:
             value = value.to_dense()
         if not value.is_floating_point() or not value.requires_grad:
-            return _Fresh(_converted(value.detach(), dtype).clone())
+            return _Fresh(_converted(value.detach(), dtype, device).clone())
         if value.numel() == 0:
             raise NNCheckError(f"{name} is empty (shape {tuple(value.shape)}): there is nothing to "
                                f"perturb; give it at least one element")
-        private = value.detach().to(dtype).clone().requires_grad_()
+        private = _converted(value.detach(), dtype, device).clone().requires_grad_()
         checked.append(CheckedTensor(name, private))
         return private
     if isinstance(value, dict):
-        return type(value)((key, _prepare_input(f"{name}[{key!r}]", item, dtype, checked))
+        return type(value)((key, _prepare_input(f"{name}[{key!r}]", item, dtype, checked, device))
                            for key, item in value.items())
     if isinstance(value, (list, tuple)):
-        items = [_prepare_input(f"{name}[{i}]", item, dtype, checked) for i, item in enumerate(value)]
+        items = [_prepare_input(f"{name}[{i}]", item, dtype, checked, device)
+                 for i, item in enumerate(value)]
         return type(value)(*items) if hasattr(value, "_fields") else type(value)(items)
     return value
 
@@ -165,7 +181,10 @@ def _flatten_outputs(result: Any, found: List[Any]) -> None:
 
 
 @contextlib.contextmanager
-def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
+def _default_dtype(dtype: Optional[torch.dtype]) -> Iterator[None]:
+    if dtype is None:
+        yield
+        return
     previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
@@ -175,19 +194,25 @@ def _default_dtype(dtype: torch.dtype) -> Iterator[None]:
 
 
 class Subject:
-    """``fn`` prepared for checking: copies in ``dtype``, the tensors to check, seeded forwards."""
+    """``fn`` prepared for checking: copies in ``dtype``, the tensors to check, seeded forwards.
 
-    def __init__(self, fn: Any, inputs: Sequence[Any], dtype: torch.dtype, seed: int,
-                 forward_kwargs: Optional[Dict[str, Any]] = None) -> None:
+    ``dtype=None`` keeps every tensor's own dtype; ``device`` moves the copies (None: they stay).
+    With ``forward_only_ok``, having no tensor to differentiate is not an error.
+    """
+
+    def __init__(self, fn: Any, inputs: Sequence[Any], dtype: Optional[torch.dtype], seed: int,
+                 forward_kwargs: Optional[Dict[str, Any]] = None,
+                 device: Optional[torch.device] = None, forward_only_ok: bool = False) -> None:
         call, module = _as_callable(fn)
         self.seed = seed
         self.dtype = dtype
         self.is_function = inspect.isclass(fn) and issubclass(fn, torch.autograd.Function)
         self.function_class = fn if self.is_function else None
         self.checked: List[CheckedTensor] = []
-        self._template: List[Any] = [_prepare_input(f"input[{index}]", value, dtype, self.checked)
-                                     for index, value in enumerate(inputs)]
-        self._kwargs = _prepare_input("kwargs", dict(forward_kwargs or {}), dtype, self.checked)
+        self._template: List[Any] = [_prepare_input(f"input[{index}]", value, dtype, self.checked,
+                                                    device) for index, value in enumerate(inputs)]
+        self._kwargs = _prepare_input("kwargs", dict(forward_kwargs or {}), dtype, self.checked,
+                                      device)
         buffers: List[torch.Tensor] = []
         self.module: Optional[nn.Module] = None
         self.call = call
@@ -195,11 +220,11 @@ class Subject:
                                if isinstance(v, torch.Tensor) and not v.is_floating_point()
                                and not v.is_complex()]
         if module is not None:
-            self.call, self.module, parameters, buffers = _private_module(module, dtype)
+            self.call, self.module, parameters, buffers = _private_module(module, dtype, device)
             self.checked += [CheckedTensor(name, p) for name, p in parameters
                              if p.requires_grad and p.numel() > 0]
         self._buffers = [(b, b.detach().clone()) for b in buffers]
-        if not self.checked:
+        if not self.checked and not forward_only_ok:
             self._raise_nothing_to_check(inputs)
         self._checked_values = [c.tensor.detach().clone() for c in self.checked]
         self.projection: Optional[List[Optional[torch.Tensor]]] = None
@@ -212,6 +237,11 @@ class Subject:
         self.forwards = 0
         self.output_name = "fn's output"
         self.graph_breakers = "a .detach(), .item(), .numpy() or torch.no_grad in the forward?"
+
+    @property
+    def inputs(self) -> List[Any]:
+        """A fresh instance of the inputs, for callers that run ``call`` themselves."""
+        return _fresh(self._template)
 
     @property
     def names(self) -> List[str]:
