@@ -24,13 +24,11 @@ Rule = Callable[["TrainingReport"], List[Problem]]
 
 
 def first_persistent(conditions: Sequence[bool]) -> Optional[int]:
-    """Index at which ``conditions`` has held for PERSISTENT_SAMPLES samples in a row (all of them
-    when there are fewer samples), or None."""
-    needed = min(PERSISTENT_SAMPLES, len(conditions))
+    """Index at which ``conditions`` has held for PERSISTENT_SAMPLES samples in a row, or None."""
     run = 0
     for index, condition in enumerate(conditions):
         run = run + 1 if condition else 0
-        if needed and run >= needed:
+        if run >= PERSISTENT_SAMPLES:
             return index
     return None
 
@@ -138,7 +136,7 @@ def update_ratio(report: "TrainingReport") -> List[Problem]:
     for series in weights:
         ratios = [r for r, g in zip(series.update_ratio, series.grad_norm)
                   if r is not None and g and math.isfinite(r)]
-        if ratios and len(ratios) >= min(PERSISTENT_SAMPLES, len(series.steps)):
+        if len(ratios) >= PERSISTENT_SAMPLES:
             medians[series.name] = statistics.median(ratios)
     low = {name: m for name, m in medians.items() if m < UPDATE_RATIO_LOW}
     if low:
@@ -165,7 +163,7 @@ def update_ratio(report: "TrainingReport") -> List[Problem]:
 def parameter_not_updated(report: "TrainingReport") -> List[Problem]:
     silent: dict = {}
     for series in report.parameters.values():
-        if len(series.steps) >= min(PERSISTENT_SAMPLES, 2) and all(not g for g in series.grad_norm):
+        if len(series.steps) >= PERSISTENT_SAMPLES and all(not g for g in series.grad_norm):
             owner = series.name.rsplit(".", 1)[0] if "." in series.name else series.name
             silent.setdefault(owner, []).append(series)
     problems = []
@@ -174,9 +172,9 @@ def parameter_not_updated(report: "TrainingReport") -> List[Problem]:
         why = ("never received a gradient: it is not connected to the loss (.detach(), .data, "
                "torch.no_grad or an unused branch in forward)" if never else
                "received only zero gradients: everything after it is dead or detached")
-        problems.append(Problem("parameter-not-updated", owner, members[0].steps[0], 0.0,
-                                f"{', '.join(s.name for s in members)} {why} in "
-                                f"{len(members[0].steps)} sampled steps; freeze it on purpose "
+        problems.append(Problem("parameter-not-updated", owner, members[0].steps[-1], 0.0,
+                                f"{', '.join(s.name for s in members)} {why} (all "
+                                f"{len(members[0].steps)} sampled steps); freeze it on purpose "
                                 f"with requires_grad_(False) if that is intended"))
     return problems
 

@@ -45,6 +45,10 @@ class HealthMonitor:
         """Record the nonlinearities of the forward run inside the block."""
         with self.recorder:
             yield
+        self.store_forward(step)
+
+    def store_forward(self, step: int) -> None:
+        """Keep what the recorder saw in the forward that just ran."""
         store(self.recorder.samples, self.report.activations, step)
         if not self.report.layer_order:
             self.report.layer_order = list(self.recorder.order)
