@@ -60,14 +60,14 @@ class ActivationRecorder(TorchFunctionMode):
     ``order`` lists the modules in the order the forward entered them.
     """
 
-    def __init__(self, model: nn.Module, histograms: bool = True) -> None:
+    def __init__(self, model: nn.Module) -> None:
         super().__init__()
         self._names = {module: (name or "model") for name, module in model.named_modules()}
         self._model = model
         self._stack: List[nn.Module] = []
         self._handles: List[Any] = []
         self._calls: Counter = Counter()
-        self._histograms = histograms
+        self.histograms = True  # also keep each output's histogram (costs a few kernels per call)
         self.samples: Dict[str, Tuple[str, float, Optional[Histogram]]] = {}
         self.order: List[str] = []
 
@@ -114,7 +114,7 @@ class ActivationRecorder(TorchFunctionMode):
         result = func(*args, **kwargs)
         with torch.no_grad():
             fraction = dead_fraction(result) if kind == "relu" else preactivation
-            histogram = value_histogram(result) if self._histograms else None
+            histogram = value_histogram(result) if self.histograms else None
         self.samples[name] = (kind, fraction, histogram)
         return result
 

@@ -180,13 +180,17 @@ def parameter_not_updated(report: "TrainingReport") -> List[Problem]:
 
 
 def nonfinite_gradients(report: "TrainingReport") -> List[Problem]:
+    """A NaN/Inf gradient at a step whose loss is not known to be non-finite (a non-finite loss
+    is located in the forward instead)."""
+    losses = report.losses
     for series in report.ordered_parameters():
         for step, norm in zip(series.steps, series.grad_norm):
-            if norm is not None and not math.isfinite(norm):
+            loss_broken = step < len(losses) and not math.isfinite(losses[step])
+            if norm is not None and not math.isfinite(norm) and not loss_broken:
                 return [Problem("nan", series.name, step, norm,
-                                f"the gradient of {series.name} is {norm} while the loss is "
-                                f"finite: a backward through sqrt/log/division at 0 or an "
-                                f"overflow; clamp the input of such ops or clip gradients")]
+                                f"the gradient of {series.name} is {norm}: a backward through "
+                                f"sqrt/log/division at 0, or an overflow; clamp the input of "
+                                f"such ops or clip gradients")]
     return []
 
 

@@ -31,18 +31,19 @@ def unwrap(model: nn.Module) -> nn.Module:
 class HealthMonitor:
     """Measures the sampled steps of ``model`` into ``report``."""
 
-    def __init__(self, model: nn.Module, report: TrainingReport, histograms: bool = True) -> None:
+    def __init__(self, model: nn.Module, report: TrainingReport) -> None:
         self.model = unwrap(model)
         self.report = report
-        self.recorder = ActivationRecorder(self.model, histograms)
-        self.parameters = ParameterMonitor(list(self.model.named_parameters()), histograms)
+        self.recorder = ActivationRecorder(self.model)
+        self.parameters = ParameterMonitor(list(self.model.named_parameters()))
         self.locator = NonFiniteLocator(self.model)
         report.parameters = self.parameters.statistics
         self._given: Set[Tuple[str, str]] = set()
 
     @contextlib.contextmanager
-    def forward(self, step: int) -> Iterator[None]:
+    def forward(self, step: int, histograms: bool = True) -> Iterator[None]:
         """Record the nonlinearities of the forward run inside the block."""
+        self.recorder.histograms = histograms
         with self.recorder:
             yield
         self.store_forward(step)

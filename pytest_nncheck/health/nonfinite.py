@@ -40,7 +40,6 @@ class NonFiniteLocator:
 
     def arm(self) -> None:
         self.first, self.received, self.inputs = None, None, False
-        self._handles.append(self._model.register_forward_pre_hook(self._check_inputs))
         self._handles += [module.register_forward_hook(self._check_output)
                           for module in self._names]
 
@@ -53,10 +52,9 @@ class NonFiniteLocator:
     def armed(self) -> bool:
         return bool(self._handles)
 
-    def _check_inputs(self, module: nn.Module, args: Any) -> None:
-        self.inputs = self.inputs or has_nonfinite(args)
-
     def _check_output(self, module: nn.Module, args: Any, output: Any) -> None:
+        if module is self._model:
+            self.inputs = has_nonfinite(args)
         if self.first is not None or not has_nonfinite(output):
             return
         name = self._names[module]

@@ -24,19 +24,19 @@ def _norms(tensors: Sequence[torch.Tensor]) -> List[float]:
 class ParameterMonitor:
     """Measures ``named_parameters`` after backward (``gradients``) and after the step (``updates``)."""
 
-    def __init__(self, named_parameters: Sequence[Tuple[str, nn.Parameter]],
-                 histograms: bool = True) -> None:
+    def __init__(self, named_parameters: Sequence[Tuple[str, nn.Parameter]]) -> None:
         self.parameters = [(name, p) for name, p in named_parameters if p.requires_grad]
         self.statistics: Dict[str, ParameterStatistics] = {
             name: ParameterStatistics(name, tuple(p.shape)) for name, p in self.parameters}
-        self._histograms = histograms
         self._before: Optional[List[torch.Tensor]] = None
 
     def gradients(self, step: int, keep_weights: bool = True,
-                  grads: Optional[Dict[str, torch.Tensor]] = None) -> List[str]:
+                  grads: Optional[Dict[str, torch.Tensor]] = None,
+                  histograms: bool = True) -> List[str]:
         """Record gradient and weight norms; return the parameters whose gradient is not finite.
 
         ``grads`` are gradients captured earlier (by name); by default each parameter's ``.grad``.
+        ``histograms`` also keeps the distribution of log10|g| of each weight.
         With ``keep_weights`` the weights are copied so that ``updates`` can measure the step.
         """
         if grads is None:
@@ -50,7 +50,7 @@ class ParameterMonitor:
                 series.grad_norm.append(grad_norms.get(name))
                 series.weight_norm.append(weight_norm)
                 series.update_ratio.append(None)
-                if self._histograms and name in grads and series.is_weight:
+                if histograms and name in grads and series.is_weight:
                     keep_first_and_last(series.gradient_histograms, step,
                                         magnitude_histogram(grads[name]))
             self._before = [p.detach().clone() for _, p in self.parameters] if keep_weights else None

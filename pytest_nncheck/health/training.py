@@ -104,7 +104,8 @@ def check_training(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, *,
         opt = _build_optimizer(optimizer, model, copy)
         for step in range(steps):
             opt.zero_grad(set_to_none=True)
-            with monitor.forward(step):
+            ends = step in (0, steps - 1)  # histograms are drawn for the first and last step
+            with monitor.forward(step, histograms=ends):
                 outputs = forward(copy, data)
             loss = compute_loss(loss_fn, outputs, labels)
             value = float(loss.detach())
@@ -119,7 +120,7 @@ def check_training(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, *,
                 monitor.add(monitor.nonfinite(step, value))
                 break
             loss.backward()
-            monitor.parameters.gradients(step)
+            monitor.parameters.gradients(step, histograms=ends)
             opt.step()
             monitor.parameters.updates()
             if held_out is not None and (step % VALIDATION_EVERY == 0 or step == steps - 1):

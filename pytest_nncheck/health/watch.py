@@ -61,8 +61,7 @@ class Watcher:
     """Measures a sampled step every ``every`` steps of the user's loop; see ``watch``."""
 
     def __init__(self, model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None, *,
-                 every: int = DEFAULT_EVERY, on_problem: str = "warn",
-                 histograms: bool = True) -> None:
+                 every: int = DEFAULT_EVERY, on_problem: str = "warn") -> None:
         if not isinstance(model, nn.Module):
             raise NNCheckError(f"model must be an nn.Module, got {type(model).__name__}")
         if optimizer is not None and not isinstance(optimizer, torch.optim.Optimizer):
@@ -76,12 +75,13 @@ class Watcher:
         first = next(unwrap(model).parameters(), None)
         self.report = TrainingReport(source="watch", every=every, loss_window=every, rank=_rank(),
                                      device=str(first.device) if first is not None else "cpu")
-        self.monitor = HealthMonitor(model, self.report, histograms)
+        self.monitor = HealthMonitor(model, self.report)
         self._handles: List[Any] = []
         self._step = 0
         self._recording = False
         self._measured = -1  # the step whose forward was measured (once per step)
         self._locate_next = False  # a non-finite loss was seen: locate it in the next forward
+        self._located = False  # the first non-finite loss has been located
         self._captured: Optional[tuple] = None
         self._pending: List[Any] = []
         self._start = 0.0
@@ -102,8 +102,12 @@ class Watcher:
 
     def record(self, loss: Any, validation: Any = None) -> None:
         """Give the step's training loss (a tensor or a float), and a validation loss when one was
-        measured; tensors are read back only on sampled steps."""
-        self._pending.append(loss.detach() if isinstance(loss, torch.Tensor) else float(loss))
+        measured. Accelerator tensors are read back only on sampled steps; a non-finite CPU loss
+        arms the NaN locator for the next forward at once."""
+        value = loss.detach() if isinstance(loss, torch.Tensor) else float(loss)
+        self._pending.append(value)
+        if not self._located and (not isinstance(value, torch.Tensor) or value.device.type == "cpu"):
+            self._locate_next = self._locate_next or not math.isfinite(float(value))
         if validation is not None:
             self.report.validation_steps.append(self._step)
             self.report.validation_losses.append(float(validation))
@@ -152,6 +156,7 @@ class Watcher:
             self.monitor.locator.disarm()
             self._locate_next = False
             if self.monitor.locator.first is not None or has_nonfinite(output):
+                self._located = True
                 self._add(self.monitor.nonfinite(self._step, math.nan))
         if self.optimizer is None:
             self._step += 1
@@ -187,9 +192,8 @@ class Watcher:
         values = (torch.stack([t.float().reshape(()) for t in tensors]).tolist()
                   if len(tensors) == len(self._pending) else [float(v) for v in self._pending])
         self._pending.clear()
-        first_bad = next((v for v in values if not math.isfinite(v)), None)
         self.report.losses += values
-        if first_bad is not None and not any(p.code == "nan" for p in self.report.problems):
+        if not self._located and not all(math.isfinite(v) for v in values):
             self._locate_next = True
 
     def _judge(self) -> None:
@@ -211,8 +215,7 @@ class Watcher:
 
 
 def watch(model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None, *,
-          every: int = DEFAULT_EVERY, on_problem: str = "warn",
-          histograms: bool = True) -> Watcher:
+          every: int = DEFAULT_EVERY, on_problem: str = "warn") -> Watcher:
     """A context manager that measures every ``every``-th step of your own training loop.
 
     With ``optimizer``, a step is one ``optimizer.step()`` and update/weight ratios are measured;
@@ -222,4 +225,4 @@ def watch(model: nn.Module, optimizer: Optional[torch.optim.Optimizer] = None, *
     ``on_problem="raise"``, or only kept with ``"ignore"``; ``watcher.report`` is the
     ``TrainingReport`` at the end. The model and optimizer are only observed, never changed.
     """
-    return Watcher(model, optimizer, every=every, on_problem=on_problem, histograms=histograms)
+    return Watcher(model, optimizer, every=every, on_problem=on_problem)
