@@ -95,7 +95,7 @@ def autotrainer(run: Run) -> Set[str]:
                 features["vanish_gradient"] += rate < AUTOTRAINER["beta_1"] and first < AUTOTRAINER["beta_2"]
                 features["explode_gradient"] += rate > AUTOTRAINER["beta_3"]
                 features["died_relu"] += zeros >= AUTOTRAINER["gamma"]
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
             train_acc.append(_accuracy(model, x, y))
             val_acc.append(_accuracy(model, x_val, y_val))
         optimizer.step()

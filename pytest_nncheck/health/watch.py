@@ -110,8 +110,12 @@ class Watcher:
         if not self._located and (not isinstance(value, torch.Tensor) or value.device.type == "cpu"):
             self._locate_next = self._locate_next or not math.isfinite(float(value))
         if validation is not None:
-            self.report.validation_steps.append(self._step)
-            self.report.validation_losses.append(float(validation))
+            self.record_validation(validation)
+
+    def record_validation(self, loss: Any) -> None:
+        """Give a validation loss measured at the current step (for the overfitting rule)."""
+        self.report.validation_steps.append(self._step)
+        self.report.validation_losses.append(float(loss))
 
     def close(self, raise_problems: bool = True) -> TrainingReport:
         """Remove every hook, judge the whole run, and return the report."""
