@@ -12,7 +12,7 @@ or on the training set when the run has none. AUTOTRAINER's symptoms map to our 
 not_converge -> loss-not-decreasing; unstable -> loss-oscillating. It has no rule for the other codes.
 
 Overhead: two realistic CPU models (an MLP 784-512-256-10, 535k parameters, batch 128; a CNN
-on 3x32x32, 4 conv layers, 160k parameters, batch 64) train with and without ``watch`` at its
+on 3x16x16, 4 conv layers, 132k parameters, batch 64) train with and without ``watch`` at its
 defaults; blocks of steps alternate between the two, and the overhead is the median over blocks
 of (watched - plain) / plain. The machine these figures were taken on was shared and loaded.
 """
@@ -165,7 +165,7 @@ def _cnn() -> tuple:
                           nn.Conv2d(64, 64, 3, padding=1, stride=2), nn.ReLU(),
                           nn.Conv2d(64, 128, 3, padding=1, stride=2), nn.ReLU(),
                           nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10))
-    return model, torch.randn(64, 3, 32, 32), torch.randint(0, 10, (64,))
+    return model, torch.randn(64, 3, 16, 16), torch.randint(0, 10, (64,))
 
 
 def _block(model: nn.Module, optimizer: torch.optim.Optimizer, x: torch.Tensor, y: torch.Tensor,
@@ -196,7 +196,7 @@ def overhead_table(repeats: int) -> None:
     print(f"\nwatch overhead at defaults (every={DEFAULT_EVERY}); blocks of {steps} steps, "
           f"{repeats} interleaved pairs, {torch.get_num_threads()} thread(s)")
     print("model                         params   ms/step plain   ms/step watched   overhead (median)")
-    for name, build in (("MLP 784-512-256-10, batch 128", _mlp), ("CNN 4 conv on 3x32x32, batch 64", _cnn)):
+    for name, build in (("MLP 784-512-256-10, batch 128", _mlp), ("CNN 4 conv on 3x16x16, batch 64", _cnn)):
         torch.manual_seed(0)
         model, x, y = build()
         optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
@@ -217,7 +217,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--skip-detection", action="store_true")
-    parser.add_argument("--repeats", type=int, default=11)
+    parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

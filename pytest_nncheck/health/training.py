@@ -66,8 +66,8 @@ def _validation_pair(validation: Any, where: torch.device) -> Optional[Tuple[tup
         raise NNCheckError("validation must be a pair (inputs, targets), e.g. "
                            "validation=(x_val, y_val)")
     inputs, targets = validation
-    return _move(as_tuple(inputs), where), (targets.to(where) if isinstance(targets, torch.Tensor)
-                                             else targets)
+    labels = targets.to(where) if isinstance(targets, torch.Tensor) else targets
+    return _move(as_tuple(inputs), where), labels
 
 
 def _validation_loss(model: nn.Module, loss_fn: Any, pair: Tuple[Sequence[Any], Any]) -> float:

@@ -5,7 +5,7 @@ import torch
 from torch import nn
 
 from pytest_nncheck import NNCheckError, TrainingHealthError, TrainingHealthWarning, watch
-from tests.health.zoo import Detached, LogOfRelu, _vectors, first_bias, mlp, teacher_data
+from tests.health.zoo import Detached, LogOfRelu, first_bias, mlp, teacher_data
 from tests.state import assert_unchanged, snapshot
 
 
