@@ -82,13 +82,19 @@ def _settings(config: Any) -> Settings:
     return config.stash[_SETTINGS]
 
 
-def _record_check(node: Any, name: str, outcome: Any) -> None:
-    """What one fixture check found, kept on the test for the JSON report."""
-    record: Dict[str, Any] = {"check": name.replace("assert_", "").replace("check_", "")}
-    if isinstance(outcome, BaseException):
-        record.update(passed=False, text=str(outcome).splitlines()[0] if str(outcome) else "")
-    elif hasattr(outcome, "to_dict"):
-        record.update(passed=bool(getattr(outcome, "passed", True)), figures=outcome.to_dict())
+def _record_check(node: Any, name: str, report: Any) -> None:
+    """What one fixture check found, kept on the test for the JSON (and HTML) report."""
+    record: Dict[str, Any] = {"check": name.replace("assert_", "").replace("check_", ""),
+                              "passed": bool(getattr(report, "passed", True))}
+    if hasattr(report, "to_dict"):
+        record["figures"] = report.to_dict()
+    folder = _settings(node.config).html
+    if folder and hasattr(report, "save_html"):
+        from .health.html import page_name
+        name = page_name(f"{node.nodeid}::{record['check']}")
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        report.save_html(str(Path(folder) / name))
+        record["html"] = name
     node.user_properties.append((_CHECK_KEY, record))
 
 
@@ -120,11 +126,12 @@ class NNCheckFixture:
 
         def run(*args: Any, **options: Any) -> Any:
             __tracebackhide__ = True
+            from .reports import CheckFailed
             try:
                 report = function(*args, **{**defaults, **options})
-            except AssertionError as error:
+            except CheckFailed as failure:
                 if self._node is not None:
-                    _record_check(self._node, name, error)
+                    _record_check(self._node, name, failure.report)
                 raise
             if self._node is not None:
                 _record_check(self._node, name, report)
@@ -411,7 +418,15 @@ class NNCheckReporter:
         terminalreporter.write_line(coverage_line(list(self.records.values())))
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
-        path = self.config.stash[_SETTINGS].report
+        settings = self.config.stash[_SETTINGS]
+        pages = [(check["html"], record["nodeid"], check["passed"], check["figures"])
+                 for record in self.records.values() for check in record.get("checks", ())
+                 if check.get("html")]
+        if settings.html and pages:
+            from .health.html import write_index
+            write_index([(page, nodeid, passed, sorted({p["code"] for p in figures["problems"]}))
+                         for page, nodeid, passed, figures in pages], settings.html)
+        path = settings.report
         if path:
             target = Path(path)
             target.parent.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 # Verdict tiers for one relative error (CS231n, "Gradient checks"): above 1e-2 the gradient is
 # probably wrong, 1e-4..1e-2 is suspicious, below 1e-7 is what a correct double-precision gradient
@@ -26,6 +26,15 @@ def tier(relative_error: float, threshold: float = SUSPICIOUS) -> str:
     if relative_error >= EXCELLENT:
         return "ok"
     return "excellent"
+
+
+class CheckFailed(AssertionError):
+    """What every ``assert_*`` raises: the report's text, and the report itself for tools that
+    keep it (the pytest plugin puts it in the JSON and HTML reports)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.render())
+        self.report = report
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -16,7 +16,7 @@ from ..devices import resolve_device
 from ..errors import NNCheckError
 from ..gradients.seeded import preserved_rng_state
 from ..gradients.subject import Subject
-from ..reports import ReferenceEntry, ReferenceReport
+from ..reports import CheckFailed, ReferenceEntry, ReferenceReport
 from .comparison import DEFAULT_K, compare, default_floor
 from .construction import build_reference
 from .evaluation import Evaluation, evaluate
@@ -145,5 +145,5 @@ def assert_against_reference(fn: Any, reference: Any, *inputs: Any,
     __tracebackhide__ = True
     report = check_against_reference(fn, reference, *inputs, **options)
     if report.failed:
-        raise AssertionError(report.render())
+        raise CheckFailed(report)
     return report

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 import torch
 
 from ..errors import NNCheckError, NNCheckInternalError
-from ..reports import GradientEntry, GradientReport, tier
+from ..reports import CheckFailed, GradientEntry, GradientReport, tier
 from .analytic import analytic_pass
 from .constraints import Projection, recognised, resolve
 from .diagnosis import constant_factor, kink_summary
@@ -391,5 +391,5 @@ def assert_gradients(fn: Any, *inputs: Any, **options: Any) -> GradientReport:
     __tracebackhide__ = True
     report = check_gradients(fn, *inputs, **options)
     if report.failed or report.untested:
-        raise AssertionError(report.render())
+        raise CheckFailed(report)
     return report

@@ -7,7 +7,7 @@ from __future__ import annotations
 import os
 import re
 from html import escape
-from typing import Dict, List, Mapping, Sequence
+from typing import Dict, List, Mapping, Sequence, Tuple
 
 from ..reports import Problem
 from .plots import filter_images, histogram_chart, line_chart
@@ -120,23 +120,35 @@ def write_page(report: TrainingReport, path: str, title: str = "training health"
     return path
 
 
-def write_reports(reports: Mapping[str, TrainingReport], folder: str) -> List[str]:
-    """One page per report (named after its key, e.g. a test node id) and an ``index.html``
-    listing them with their verdicts; returns the paths written, the index last."""
-    os.makedirs(folder, exist_ok=True)
-    written, rows = [], []
-    for key, report in reports.items():
-        name = re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("_")[:120] or "report"
-        path = write_page(report, os.path.join(folder, f"{name}.html"), key)
-        written.append(path)
-        verdict = "passed" if report.passed else "failed"
-        rows.append(f'<tr><td><a href="{escape(name)}.html">{escape(key)}</a></td>'
+def page_name(key: str) -> str:
+    """A file name for the page of ``key`` (a test node id), safe on every file system."""
+    return (re.sub(r"[^A-Za-z0-9_.-]+", "_", key).strip("_")[:120] or "report") + ".html"
+
+
+def write_index(pages: Sequence[Tuple[str, str, bool, Sequence[str]]], folder: str) -> str:
+    """``index.html`` in ``folder`` listing (page file, run name, passed, problem codes)."""
+    rows = []
+    for page, key, passed, codes in pages:
+        verdict = "passed" if passed else "failed"
+        rows.append(f'<tr><td><a href="{escape(page)}">{escape(key)}</a></td>'
                     f'<td class="verdict {verdict}">{verdict}</td>'
-                    f"<td>{escape(', '.join(sorted({p.code for p in report.problems})))}</td></tr>")
+                    f"<td>{escape(', '.join(codes))}</td></tr>")
     index = os.path.join(folder, "index.html")
     with open(index, "w", encoding="utf-8") as handle:
         handle.write(f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>training '
                      f"health</title><style>{_STYLE}</style></head><body><h1>training health</h1>"
                      f"<table><tr><th>run</th><th>verdict</th><th>problems</th></tr>"
                      f"{''.join(rows)}</table></body></html>")
-    return written + [index]
+    return index
+
+
+def write_reports(reports: Mapping[str, TrainingReport], folder: str) -> List[str]:
+    """One page per report (named after its key, e.g. a test node id) and an ``index.html``
+    listing them with their verdicts; returns the paths written, the index last."""
+    os.makedirs(folder, exist_ok=True)
+    written, pages = [], []
+    for key, report in reports.items():
+        name = page_name(key)
+        written.append(write_page(report, os.path.join(folder, name), key))
+        pages.append((name, key, report.passed, sorted({p.code for p in report.problems})))
+    return written + [write_index(pages, folder)]

@@ -17,6 +17,7 @@ from torch import nn
 from ..devices import resolve_device
 from ..errors import NNCheckError
 from ..gradients.seeded import preserved_rng_state, reseed
+from ..reports import CheckFailed
 from ..sanity.evaluation import as_tuple, compute_loss, forward, private_copy
 from ..sanity.overfit import _move, _optimizer, deterministic
 from .monitor import HealthMonitor
@@ -139,5 +140,5 @@ def assert_training(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any,
     __tracebackhide__ = True
     report = check_training(model, inputs, targets, loss_fn, **options)
     if not report.passed:
-        raise AssertionError(report.render())
+        raise CheckFailed(report)
     return report

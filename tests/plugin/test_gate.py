@@ -158,3 +158,24 @@ class {name}(nn.Module):
 """)
     result = project.runpytest("--nncheck", "--nncheck-modules", "longnames")
     result.stdout.fnmatch_lines([f"*longnames.{name}*gradients*passed*"])
+
+
+def test_training_health_pages_are_written_for_the_html_option(project):
+    project.makepyfile(test_training="""
+import pytest
+import torch
+
+@pytest.mark.nncheck
+def test_training(nncheck):
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Linear(4, 8), torch.nn.ReLU(), torch.nn.Linear(8, 3))
+    nncheck.check_training(model, torch.randn(32, 4), torch.randint(0, 3, (32,)),
+                           torch.nn.CrossEntropyLoss(), steps=10)
+""")
+    project.runpytest("--nncheck", "-k", "test_training", "--nncheck-html", "health",
+                      "--nncheck-report", "r.json").assert_outcomes(passed=1)
+    index = (project.path / "health" / "index.html").read_text()
+    (record,) = json.loads((project.path / "r.json").read_text())["checks"]
+    page = record["checks"][0]["html"]
+    assert page in index and (project.path / "health" / page).is_file()
+    assert "<svg" in (project.path / "health" / page).read_text()
