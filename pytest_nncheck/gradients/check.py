@@ -366,19 +366,22 @@ def _run(subject: Subject, options: _Options, regularization: Optional[Callable]
         _absorb(report, second)
 
 
+# What a verdict that is neither a pass nor a failure means, said once per report.
+_VERDICT_NOTES = {
+    "untested": "untested: every probe of {names} compared a zero derivative with a zero "
+                "derivative (dead units, zero-initialised weights, an input the output does not "
+                "use), which is no evidence either way",
+    "inconclusive": "inconclusive: the point sits on a kink of {names} and the analytic value "
+                    "lies between the one-sided slopes (a valid subgradient); check at an input "
+                    "off the kink",
+}
+
+
 def _summarise(report: GradientReport) -> None:
-    untested = [e.name for e in report.entries if e.verdict == "untested"]
-    if untested:
-        report.notes.append(
-            f"untested: every probe of {', '.join(untested)} compared a zero derivative with a "
-            f"zero derivative (dead units, zero-initialised weights, an input the output does "
-            f"not use), which is no evidence either way")
-    inconclusive = [e.name for e in report.entries if e.verdict == "inconclusive"]
-    if inconclusive:
-        report.notes.append(
-            f"inconclusive: the point sits on a kink of {', '.join(inconclusive)} and the "
-            f"analytic value lies between the one-sided slopes (a valid subgradient); check at "
-            f"an input off the kink")
+    for verdict, note in _VERDICT_NOTES.items():
+        names = [e.name for e in report.entries if e.verdict == verdict]
+        if names:
+            report.notes.append(note.format(names=", ".join(names)))
 
 
 def assert_gradients(fn: Any, *inputs: Any, **options: Any) -> GradientReport:
