@@ -32,8 +32,8 @@ RELATIONS = 2  # edge types of a relational graph convolution; matches `num_rela
 # conversions clamp or switch formula.
 IMAGE_VALUES = (0.05, 0.95)
 # Channel counts for layers whose width nothing tells: RGB first (colour conversions), then
-# grayscale, then a feature width.
-UNKNOWN_CHANNELS = (3, 1, 16)
+# grayscale, RGBA, then a feature width.
+UNKNOWN_CHANNELS = (3, 1, 4, 16)
 UNKNOWN_FEATURES = (16,)
 
 
@@ -54,12 +54,14 @@ CONSTRUCTIONS = (Construction(16), Construction(32), Construction(16, two_heads=
 @dataclass(frozen=True)
 class ArgumentRule:
     """Constructor arguments filled by name: ``value(width)``, ``alternative(width)`` in the
-    alternative construction, and whether the two-heads construction overrides a default."""
+    alternative construction, whether the two-heads construction overrides a default, and
+    whether a default of None is filled."""
 
     names: Tuple[str, ...]
     value: Callable[[int], Any]
     alternative: Optional[Callable[[int], Any]] = None
     overrides_default: bool = False
+    fills_none: bool = False  # a default of None means "not given": filled too
 
 
 SIZE_ARGUMENTS = (
@@ -75,13 +77,14 @@ SIZE_ARGUMENTS = (
 HEAD_ARGUMENTS = ("heads", "num_heads", "n_heads", "n_head", "nhead", "num_attention_heads")
 
 ARGUMENTS = (
-    ArgumentRule(SIZE_ARGUMENTS, lambda width: width),
+    ArgumentRule(SIZE_ARGUMENTS, lambda width: width, fills_none=True),
     ArgumentRule(HEAD_ARGUMENTS, lambda width: 2, overrides_default=True),
     ArgumentRule(("spatial_dims",), lambda width: 2),
     ArgumentRule(("kernel_size", "window_size", "filter_size", "window_length", "size"),
                  lambda width: 3, alternative=lambda width: (3, 3)),
     ArgumentRule(("upsample_kernel_size", "patch_size"), lambda width: 2),
-    ArgumentRule(("stride", "dilation", "groups", "padding", "order", "radius"), lambda width: 1),
+    ArgumentRule(("stride", "dilation", "padding", "order", "radius"), lambda width: 1),
+    ArgumentRule(("groups",), lambda width: 1, alternative=lambda width: width),  # or depthwise
     ArgumentRule(("depth", "num_layers", "n_layers", "num_layer", "enc_depth", "dec_depth"),
                  lambda width: 1),
     ArgumentRule(("reduction",), lambda width: 4),
@@ -93,12 +96,13 @@ ARGUMENTS = (
     ArgumentRule(("num_relations", "num_edge_types", "num_node_types"), lambda width: RELATIONS),
     ArgumentRule(("max_seq_len", "seq_len", "max_len", "max_pos", "max_position_embeddings"),
                  lambda width: 4 * SEQUENCE),
-    ArgumentRule(("image_size", "img_size"), lambda width: SIDE),
+    ArgumentRule(("image_size", "img_size", "height"), lambda width: SIDE),
     ArgumentRule(("sigma", "sigma_color", "sigma_space", "spatial_sigma", "color_sigma"),
                  lambda width: 1.0, alternative=lambda width: (1.0, 1.0)),
     ArgumentRule(("alpha", "beta", "factor", "scale", "scale_factor", "saturation_factor",
                   "contrast_factor", "brightness_factor", "hue_factor", "thresh", "threshold",
-                  "direction", "mean"), lambda width: 0.5),
+                  "direction", "mean"), lambda width: 0.5,
+                 alternative=lambda width: torch.tensor([0.5])),
     ArgumentRule(("std",), lambda width: 0.25),
     ArgumentRule(("gamma",), lambda width: 2.0),
     ArgumentRule(("max_val", "alpha_val"), lambda width: 1.0),
@@ -123,7 +127,8 @@ def constructor_arguments(parameters: Sequence[inspect.Parameter],
         rule = _RULES.get(parameter.name)
         if rule is None:
             continue
-        required = parameter.default is parameter.empty
+        required = parameter.default is parameter.empty or (
+            rule.fills_none and parameter.default is None)
         if required or (construction.two_heads and rule.overrides_default):
             form = rule.alternative if construction.alternative and rule.alternative else rule.value
             arguments[parameter.name] = form(construction.width)
@@ -165,7 +170,8 @@ NAME_HINTS = tuple((re.compile(pattern, re.IGNORECASE), layouts) for pattern, la
     (r"3d", ("volume", "large volume")),
     (r"2d", ("image", "large image")),
     (r"1d", ("channels1d",)),
-    (r"attention|attn|transformer|former|rotary|positional|token|seq|rnn|lstm|gru|recurrent",
+    (r"attention|attend|attn|transformer|former|rotary|positional|token|seq|rnn|lstm|gru|"
+     r"recurrent",
      ("sequence",)),
     (r"conv|pool|blur|filter|sobel|laplac|gauss|median|canny|rgb|bgr|hsv|hls|luv|yuv|xyz|ycbcr|"
      r"gray|grey|colou?r|sepia|image|img|pyr|warp|flip|crop|resize|ssim|psnr", ("image",)),
@@ -200,12 +206,18 @@ SPATIAL_DIMS_LAYOUTS = {1: ("channels1d",), 2: ("image", "large image"),
 
 # Forward arguments after the first, by name; any other gets a tensor shaped like the first.
 FORWARD_ROLES = tuple((re.compile(pattern), role) for pattern, role in (
-    (r"(^|_)edge_index$", "edges"),
+    (r"edge_index$", "edges"),
     (r"^edge_types?$", "relations"),
+    (r"^pos$", "positions"),
     (r"^(target|targets|label|labels|y|y_true|gt|ground_truth)$", "target"),
 ))
-# Loss targets: values in (0, 1) shaped like the input, then class indices along dim 1.
-TARGET_FORMS = ("probabilities", "classes")
+# Roles passed even when the argument has a default: without them the layer cannot run
+# (a relational graph convolution's edge_type=None).
+ROLES_NEEDED_DESPITE_DEFAULT = ("relations",)
+POSITION_DIMS = 3  # point coordinates of point-cloud convolutions
+# Loss targets: values in (0, 1) shaped like the input, then class indices for dim 1 (without it,
+# then with it kept as size 1: (B, H, W), (B, 1, H, W)).
+TARGET_FORMS = ("probabilities", "classes", "class map")
 
 
 def role_of(name: str) -> str:
@@ -213,10 +225,13 @@ def role_of(name: str) -> str:
 
 
 def _first_submodule_hint(module: nn.Module) -> Tuple[Optional[int], Tuple[str, ...]]:
+    """The input width and layouts the first submodule expects (a width of 1 is not taken: it
+    is a scalar side input such as a time, and a degenerate example)."""
     for sub in module.modules():
         for types, width, layouts in SUBMODULE_HINTS:
             if isinstance(sub, types):
-                return width(sub), layouts
+                expected = width(sub)
+                return (expected if expected is not None and expected > 1 else None), layouts
         if sub is not module and next(sub.parameters(recurse=False), None) is not None:
             break  # the first layer with parameters tells nothing known
     return None, ()
@@ -278,7 +293,8 @@ def _target(first: torch.Tensor, form: str) -> torch.Tensor:
     if form == "probabilities":
         return torch.empty_like(first.detach()).uniform_(*IMAGE_VALUES)
     classes = first.shape[1] if first.dim() > 1 else first.shape[0]
-    shape = first.shape[:1] + first.shape[2:] if first.dim() > 1 else ()
+    kept = (1,) if form == "class map" else ()
+    shape = first.shape[:1] + kept + first.shape[2:] if first.dim() > 1 else ()
     return torch.randint(0, classes, shape)
 
 
@@ -302,6 +318,8 @@ def _inputs(layout: Layout, width: int, roles: Sequence[str], form: Optional[str
             values.append(torch.randint(0, RELATIONS, (count,)))
         elif role == "target":
             values.append(_target(first, form))
+        elif role == "positions":
+            values.append(_floating((first.shape[0], POSITION_DIMS), False, plan.dtype))
         else:
             values.append(_primary(layout, width, plan))
     return tuple(values)

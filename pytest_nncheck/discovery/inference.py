@@ -8,20 +8,22 @@ forward's signature and the registration line to add.
 from __future__ import annotations
 
 import inspect
+import itertools
 from dataclasses import dataclass
-from typing import Any, Dict, Iterator, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 from torch import nn
 
 from ..gradients.seeded import preserved_rng_state
-from .candidates import (CONSTRUCTIONS, constructor_arguments, fillable, input_candidates,
-                         plan_inputs, role_of)
+from .candidates import (CONSTRUCTIONS, ROLES_NEEDED_DESPITE_DEFAULT, constructor_arguments,
+                         fillable, input_candidates, plan_inputs, role_of)
 from .examples import Example, is_function_class, tensors_by_path
 from .layers import Layer
 
-# Candidates tried per layer before giving up: every layout with a known width under every
-# construction is 4 x 7 = 28 forwards; tiny forwards cost milliseconds
+# Forwards tried per layer before giving up, shared equally by its distinct constructions: 32 covers
+# the seven layouts under each of four constructions, or every layout and channel count of a
+# parameter-free layer; a failing forward of a small layer costs about a millisecond
 # (benchmarks/real_libraries.py prints the seconds spent per library).
 MAX_CANDIDATES = 32
 # Candidates named in a skip message, besides the last one.
@@ -46,7 +48,8 @@ class ForwardSignature:
     """What a layer's forward takes: the text shown to users, and the inputs to build."""
 
     text: str
-    inputs: Tuple[str, ...]  # required positional parameters (one for a bare *args)
+    inputs: Tuple[str, ...]  # required positional parameters (one for a bare *args), and
+    # defaulted ones a layer cannot run without (a relational convolution's edge_type)
     keyword_only: Tuple[str, ...]  # required keyword-only parameters, which nothing fills
 
 
@@ -81,8 +84,12 @@ def forward_signature(layer: Layer) -> ForwardSignature:
     takes_ctx = layer.kind == "module" or getattr(layer.cls, "setup_context", None) is getattr(
         torch.autograd.Function, "setup_context", None)
     parameters = _own_parameters(layer.cls.forward, bound=takes_ctx)
-    required = tuple(p.name for p in parameters if p.default is p.empty
-                     and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+    positional = [p for p in parameters if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    required = tuple(p.name for p in positional if p.default is p.empty)
+    for parameter in positional[len(required):]:  # defaulted ones the layer cannot run without
+        if role_of(parameter.name) not in ROLES_NEEDED_DESPITE_DEFAULT:
+            break
+        required += (parameter.name,)
     if not required and any(p.kind == p.VAR_POSITIONAL for p in parameters):
         required = ("input",)
     keyword_only = tuple(p.name for p in parameters
@@ -139,27 +146,14 @@ def _call_text(name: str, arguments: Mapping[str, Any]) -> str:
     return f"{name}({', '.join(f'{k}={v!r}' for k, v in arguments.items())})"
 
 
-def _constructions(layer: Layer, dtype: torch.dtype,
-                   tried: List[str]) -> Iterator[Tuple[Any, str, Dict[str, Any]]]:
-    """``(fn, call text, bound arguments)`` per distinct construction that does not raise."""
-    if layer.kind == "function":
-        yield layer.cls, layer.name, {}
-        return
-    parameters = constructor_parameters(layer.cls)
-    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
-    seen: List[Dict[str, Any]] = []
+def _distinct_arguments(parameters: Sequence[inspect.Parameter]) -> List[Dict[str, Any]]:
+    """The constructor arguments of each construction, those equal to an earlier one left out."""
+    distinct: List[Dict[str, Any]] = []
     for construction in CONSTRUCTIONS:
         arguments = constructor_arguments(parameters, construction)
-        if any(_same_arguments(arguments, earlier) for earlier in seen):
-            continue
-        seen.append(arguments)
-        text = _call_text(layer.name, arguments)
-        try:
-            instance = _instantiate(layer.cls, parameters, arguments, dtype)
-        except Exception as error:  # a constructor may raise anything
-            tried.append(f"{text} raised {error_line(error)}")
-            continue
-        yield instance, text, {**defaults, **arguments}
+        if not any(_same_arguments(arguments, earlier) for earlier in distinct):
+            distinct.append(arguments)
+    return distinct
 
 
 def _same_arguments(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
@@ -195,41 +189,48 @@ def _tried_text(tried: Sequence[str], last_error: Optional[str]) -> str:
 
 
 def infer_example(layer: Layer, options: Mapping[str, Any]) -> Example:
-    """The first candidate example that runs, carrying ``options``; CannotBuild when none does."""
+    """The first candidate example that runs, carrying ``options``; CannotBuild when none does.
+
+    Each distinct construction gets an equal share of MAX_CANDIDATES input candidates, so that a
+    constructor that only works in its alternative form is still reached.
+    """
     forward = forward_signature(layer)
     if forward.keyword_only:
         raise _cannot_build(layer, forward, f"its forward needs keyword-only "
                                             f"{', '.join(forward.keyword_only)}",
                             missing=forward.keyword_only)
-    if layer.kind == "module":
-        missing = [p.name for p in constructor_parameters(layer.cls)
-                   if p.default is p.empty and not fillable(p.name)]
-        if missing:
-            raise _cannot_build(layer, forward, f"its constructor needs {', '.join(missing)} (no "
-                                                f"default, and not a size, head count or other "
-                                                f"argument nncheck fills in)", missing=missing)
+    parameters = constructor_parameters(layer.cls) if layer.kind == "module" else []
+    missing = [p.name for p in parameters if p.default is p.empty and not fillable(p.name)]
+    if missing:
+        raise _cannot_build(layer, forward, f"its constructor needs {', '.join(missing)} (no "
+                                            f"default, and not a size, head count or other "
+                                            f"argument nncheck fills in)", missing=missing)
     dtype = options.get("dtype", torch.float64)
+    defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
+    roles = [role_of(name) for name in forward.inputs]
+    calls = _distinct_arguments(parameters) if layer.kind == "module" else [{}]
+    share = max(1, MAX_CANDIDATES // len(calls))
     tried: List[str] = []
     last_error: Optional[str] = None
-    for fn, call, bound in _constructions(layer, dtype, tried):
+    for arguments in calls:
+        if layer.kind == "function":
+            fn, call = layer.cls, layer.name
+        else:
+            call = _call_text(layer.name, arguments)
+            try:
+                fn = _instantiate(layer.cls, parameters, arguments, dtype)
+            except Exception as error:  # a constructor may raise anything
+                tried.append(f"{call} raised {error_line(error)}")
+                continue
         parameter_free = isinstance(fn, nn.Module) and next(fn.parameters(), None) is None
-        roles = [role_of(name) for name in forward.inputs]
-        plan = plan_inputs(layer.name, fn, bound, roles, parameter_free, dtype)
-        for inputs, shown in input_candidates(plan, forward.inputs):
+        plan = plan_inputs(layer.name, fn, {**defaults, **arguments}, roles, parameter_free,
+                           dtype)
+        for inputs, shown in itertools.islice(input_candidates(plan, forward.inputs), share):
             example = Example(fn, inputs, dict(options), explicit=False,
                               description=f"{call} on {shown}")
-            problem = forward_problem(example)
-            if problem is None:
+            last_error = forward_problem(example)
+            if last_error is None:
                 return example
             tried.append(example.description)
-            last_error = problem
-            if len(tried) >= MAX_CANDIDATES:
-                break
-        if len(tried) >= MAX_CANDIDATES:
-            break
-    if not tried:
-        raise _cannot_build(layer, forward, "no candidate could be built")
-    last_error = last_error or tried[-1]
-    raise _cannot_build(layer, forward, _tried_text(tried, last_error), tried=tried,
-                        last_error=last_error)
-
+    raise _cannot_build(layer, forward, _tried_text(tried, last_error or tried[-1]), tried=tried,
+                        last_error=last_error or tried[-1])

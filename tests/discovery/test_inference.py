@@ -18,7 +18,7 @@ def shapes(example):
 
 
 @pytest.mark.parametrize("cls, description, input_shapes", [
-    (zoo.StemBlock, "StemBlock(in_chs=16) on (2, 16)", [(2, 16)]),
+    (zoo.StemBlock, "StemBlock(in_chs=16, out_chs=16) on (2, 16)", [(2, 16)]),
     (zoo.DividingHeads, "DividingHeads(dim=16) on (2, 6, 16)", [(2, 6, 16)]),
     (zoo.OddHeads, "OddHeads(dim=16, num_heads=2) on (2, 6, 16)", [(2, 6, 16)]),
     (zoo.SquaredReLU, "SquaredReLU() on (2, 16)", [(2, 16)]),
@@ -36,6 +36,21 @@ def shapes(example):
     (zoo.Multiply, "Multiply on a (2, 16), b (2, 16)", [(2, 16), (2, 16)]),
     (zoo.NormThenReLU, "NormThenReLU(features=16) on (2, 16)", [(2, 16)]),
     (zoo.TokenEmbedding, "TokenEmbedding(dim=16, num_tokens=10) on (2, 6) int64", [(2, 6)]),
+    (zoo.PairSigmaBlur, "PairSigmaBlur(kernel_size=(3, 3), sigma=(1.0, 1.0)) on (2, 3, 8, 8)",
+     [(2, 3, 8, 8)]),
+    (zoo.RgbaToRgb, "RgbaToRgb() on (2, 4, 8, 8)", [(2, 4, 8, 8)]),
+    (zoo.BoundaryLoss, "BoundaryLoss() on pred (2, 3, 8, 8), target (2, 1, 8, 8) int64",
+     [(2, 3, 8, 8), (2, 1, 8, 8)]),
+    (zoo.RelationalGraphConv, "RelationalGraphConv(in_channels=16, out_channels=16, "
+                              "num_relations=2) on x (6, 16), edge_index (2, 16) int64, edge_type "
+                              "(16,) int64", [(6, 16), (2, 16), (16,)]),
+    (zoo.PointConv, "PointConv(in_channels=16, out_channels=16) on x (6, 16), pos (6, 3), "
+                    "edge_index (2, 16) int64", [(6, 16), (6, 3), (2, 16)]),
+    (zoo.ChannelsDefaultNone, "ChannelsDefaultNone(spatial_dims=2, in_channels=16, "
+                              "out_channels=16) on (2, 16, 8, 8)", [(2, 16, 8, 8)]),
+    (zoo.DepthwiseConv, "DepthwiseConv(in_channels=16, kernel_size=(3, 3), groups=16) on "
+                        "(2, 16, 8, 8)", [(2, 16, 8, 8)]),
+    (zoo.TimeConditioned, "TimeConditioned(dim=16) on (2, 16)", [(2, 16)]),
 ])
 def test_the_first_candidate_that_runs_is_built_and_checks(cls, description, input_shapes):
     example = build_example(layer(cls), {}, seed=0)
@@ -73,11 +88,17 @@ def test_loss_targets_do_not_require_grad():
     assert not target.requires_grad
 
 
-def test_search_is_lazy_and_stops_at_the_first_candidate_that_runs(monkeypatch):
-    runs = []
+@pytest.fixture
+def runs(monkeypatch):
+    """The descriptions of the candidates whose forward inference runs, in order."""
+    described = []
     original = inference.forward_problem
     monkeypatch.setattr(inference, "forward_problem",
-                        lambda example: runs.append(example.description) or original(example))
+                        lambda example: described.append(example.description) or original(example))
+    return described
+
+
+def test_search_is_lazy_and_stops_at_the_first_candidate_that_runs(runs):
     build_example(layer(zoo.SelfAttention), {}, seed=0)
     assert runs == ["SelfAttention(embed_dim=16) on (2, 6, 16)"]
     runs.clear()
@@ -86,6 +107,14 @@ def test_search_is_lazy_and_stops_at_the_first_candidate_that_runs(monkeypatch):
     # before (B, T, C).
     assert runs == ["OddHeads(dim=16, num_heads=2) on (2, 16)",
                     "OddHeads(dim=16, num_heads=2) on (2, 6, 16)"]
+
+
+def test_every_construction_gets_its_share_of_candidates(runs):
+    build_example(layer(zoo.PairSigmaBlur), {}, seed=0)
+    first = [run for run in runs if "sigma=1.0" in run]
+    assert len(first) == inference.MAX_CANDIDATES // 2  # two distinct constructions
+    assert runs[len(first):] == ["PairSigmaBlur(kernel_size=(3, 3), sigma=(1.0, 1.0)) on "
+                                 "(2, 3, 8, 8)"]
 
 
 def test_no_candidate_runs_lists_what_was_tried_and_the_last_error():

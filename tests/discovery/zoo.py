@@ -233,3 +233,104 @@ class Dropout(nn.Module):
 
     def forward(self, x):
         return F.dropout(self.linear(x), 0.5, training=True)
+
+
+class PairSigmaBlur(nn.Module):
+    """Builds with a float sigma but runs only with a (sigma_y, sigma_x) pair."""
+
+    def __init__(self, kernel_size, sigma):
+        super().__init__()
+        self.kernel_size, self.sigma = kernel_size, sigma
+
+    def forward(self, image):
+        if not isinstance(self.sigma, tuple):
+            raise TypeError(f"sigma must be a pair, got {type(self.sigma).__name__}")
+        return image * torch.exp(-torch.tensor(self.sigma[0], dtype=image.dtype))
+
+
+class RgbaToRgb(nn.Module):
+    """A colour conversion that wants four channels."""
+
+    def forward(self, image):
+        if image.dim() != 4 or image.shape[1] != 4:
+            raise ValueError(f"expected (B, 4, H, W), got {tuple(image.shape)}")
+        return image[:, :3] * image[:, 3:]
+
+
+class BoundaryLoss(nn.Module):
+    """A segmentation loss whose target keeps a channel dimension of 1: (B, 1, H, W)."""
+
+    def forward(self, pred, target):
+        if target.shape != (pred.shape[0], 1, *pred.shape[2:]):
+            raise ValueError(f"target must be (B, 1, H, W), got {tuple(target.shape)}")
+        return (F.softmax(pred, dim=1).gather(1, target) - 1).pow(2).mean()
+
+
+class RelationalGraphConv(nn.Module):
+    """A relational graph convolution: edge_type has a default of None but is needed."""
+
+    def __init__(self, in_channels, out_channels, num_relations):
+        super().__init__()
+        self.relations = nn.Parameter(torch.randn(num_relations, in_channels, out_channels) / 4)
+
+    def forward(self, x, edge_index, edge_type=None):
+        if edge_type is None:
+            raise ValueError("edge_type is required")
+        source, target = edge_index
+        messages = torch.einsum("ec,eco->eo", x[source], self.relations[edge_type])
+        return torch.zeros(x.shape[0], messages.shape[1], dtype=x.dtype).index_add(0, target,
+                                                                                  messages)
+
+
+class PointConv(nn.Module):
+    """A point-cloud convolution: node features, 3-d positions and edges."""
+
+    def __init__(self, in_channels, out_channels):
+        super().__init__()
+        self.features = nn.Linear(in_channels, out_channels)
+        self.offsets = nn.Linear(3, out_channels)
+
+    def forward(self, x, pos, edge_index):
+        source, target = edge_index
+        messages = self.features(x[source]) * torch.tanh(self.offsets(pos[source] - pos[target]))
+        return torch.zeros(x.shape[0], messages.shape[1], dtype=x.dtype).index_add(0, target,
+                                                                                  messages)
+
+
+class ChannelsDefaultNone(nn.Module):
+    """Sizes with a default of None that must be given (MONAI's UpSample in 'deconv' mode)."""
+
+    def __init__(self, spatial_dims, in_channels=None, out_channels=None):
+        super().__init__()
+        if in_channels is None:
+            raise ValueError("in_channels needs to be specified in this mode")
+        conv = (nn.Conv1d, nn.Conv2d, nn.Conv3d)[spatial_dims - 1]
+        self.conv = conv(in_channels, out_channels or in_channels, 3, padding=1)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class DepthwiseConv(nn.Module):
+    """Only depthwise: groups must equal the channel count."""
+
+    def __init__(self, in_channels, kernel_size, groups):
+        super().__init__()
+        if groups != in_channels:
+            raise ValueError("only depthwise convolutions (groups == in_channels)")
+        self.conv = nn.Conv2d(in_channels, in_channels, kernel_size, padding=1, groups=groups)
+
+    def forward(self, x):
+        return self.conv(x)
+
+
+class TimeConditioned(nn.Module):
+    """The first submodule embeds a scalar (Linear(1, dim)); the input is (B, dim)."""
+
+    def __init__(self, dim):
+        super().__init__()
+        self.time = nn.Linear(1, dim)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x):
+        return self.proj(x) + self.time(torch.ones(x.shape[0], 1, dtype=x.dtype))
