@@ -209,7 +209,7 @@ FORWARD_ROLES = tuple((re.compile(pattern), role) for pattern, role in (
     (r"edge_index$", "edges"),
     (r"^edge_types?$", "relations"),
     (r"^pos$", "positions"),
-    (r"^(target|targets|label|labels|y|y_true|gt|ground_truth)$", "target"),
+    (r"^(target|targets|label|labels|y_true|gt|ground_truth)$", "target"),
 ))
 # Roles passed even when the argument has a default: without them the layer cannot run
 # (a relational graph convolution's edge_type=None).

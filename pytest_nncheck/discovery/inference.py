@@ -160,23 +160,40 @@ def _same_arguments(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return a.keys() == b.keys() and all(repr(a[k]) == repr(b[k]) for k in a)
 
 
+# What the registration line shows for each forward argument, by its role.
+HINT_VALUES = {
+    "like input": "torch.randn(..., dtype=torch.float64, requires_grad=True)",
+    "edges": "torch.randint(0, num_nodes, (2, num_edges))",
+    "relations": "torch.randint(0, num_relations, (num_edges,))",
+    "positions": "torch.randn(num_nodes, 3, dtype=torch.float64)",
+    "target": "target",
+}
+
+
 def registration_hint(layer: Layer, forward: ForwardSignature,
-                      missing: Sequence[str] = ()) -> str:
-    """The line that registers an example; a Function is given as its class, not an instance."""
-    inputs = ", ".join("torch.randn(..., dtype=torch.float64, requires_grad=True)"
-                       for _ in forward.inputs or ("input",))
+                      constructor_missing: Sequence[str] = ()) -> str:
+    """The line that registers an example; a Function is given as its class, not an instance,
+    and required keyword-only forward arguments as ``forward_kwargs``."""
+    roles = ["like input"] + [role_of(name) for name in forward.inputs[1:]]
+    inputs = ", ".join(HINT_VALUES[role] for role in roles)
     if layer.kind == "function":
         built = layer.name
     else:
-        built = f"{layer.name}({', '.join(f'{name}=...' for name in missing) or '...'})"
-    return (f"register one: @pytest_nncheck.example(lambda: ({built}, {inputs})) on the class, or "
-            f"return {{\"{layer.qualified}\": factory}} from pytest_nncheck_examples(config) in "
-            f"conftest.py")
+        arguments = ", ".join(f"{name}=..." for name in constructor_missing) or "..."
+        built = f"{layer.name}({arguments})"
+    keywords = ""
+    if forward.keyword_only:
+        listed = ", ".join(f"{name!r}: ..." for name in forward.keyword_only)
+        keywords = f", forward_kwargs={{{listed}}}"
+    return (f"register one: @pytest_nncheck.example(lambda: ({built}, {inputs}){keywords}) on the "
+            f"class, or return {{\"{layer.qualified}\": factory}} from "
+            f"pytest_nncheck_examples(config) in conftest.py")
 
 
-def _cannot_build(layer: Layer, forward: ForwardSignature, reason: str, **details: Any) -> CannotBuild:
+def _cannot_build(layer: Layer, forward: ForwardSignature, reason: str,
+                  constructor_missing: Sequence[str] = (), **details: Any) -> CannotBuild:
     message = (f"cannot infer an example for {layer.qualified}: {reason}; {forward.text}; "
-               f"{registration_hint(layer, forward, details.get('missing', ()))}")
+               f"{registration_hint(layer, forward, constructor_missing)}")
     return CannotBuild(message, **details)
 
 
@@ -204,7 +221,8 @@ def infer_example(layer: Layer, options: Mapping[str, Any]) -> Example:
     if missing:
         raise _cannot_build(layer, forward, f"its constructor needs {', '.join(missing)} (no "
                                             f"default, and not a size, head count or other "
-                                            f"argument nncheck fills in)", missing=missing)
+                                            f"argument nncheck fills in)",
+                            constructor_missing=missing, missing=missing)
     dtype = options.get("dtype", torch.float64)
     defaults = {p.name: p.default for p in parameters if p.default is not p.empty}
     roles = [role_of(name) for name in forward.inputs]

@@ -28,6 +28,17 @@ def test_a_required_keyword_only_forward_argument_is_named():
     error = cannot_build(zoo.NeedsCondition)
     assert error.missing == ("condition",)
     assert "its forward needs keyword-only condition; forward(x, *, condition);" in str(error)
+    assert ("@pytest_nncheck.example(lambda: (NeedsCondition(...), torch.randn(..., "
+            "dtype=torch.float64, requires_grad=True)), forward_kwargs={'condition': ...})"
+            ) in str(error)
+
+
+def test_graph_arguments_are_suggested_by_their_role():
+    error = cannot_build(zoo.GraphNeedsEdgeAttributes)
+    assert ("lambda: (GraphNeedsEdgeAttributes(...), torch.randn(..., dtype=torch.float64, "
+            "requires_grad=True), torch.randint(0, num_nodes, (2, num_edges)), "
+            "torch.randint(0, num_relations, (num_edges,)), torch.randn(..., dtype=torch.float64, "
+            "requires_grad=True))") in str(error)
 
 
 def test_a_function_is_suggested_as_its_class_with_one_input_per_argument():

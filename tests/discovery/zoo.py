@@ -334,3 +334,16 @@ class TimeConditioned(nn.Module):
 
     def forward(self, x):
         return self.proj(x) + self.time(torch.ones(x.shape[0], 1, dtype=x.dtype))
+
+
+class GraphNeedsEdgeAttributes(nn.Module):
+    """Edge attributes (edge_attr) that nothing infers, next to edges and edge types."""
+
+    def __init__(self, channels):
+        super().__init__()
+        self.linear = nn.Linear(channels, channels)
+
+    def forward(self, x, edge_index, edge_type, edge_attr):
+        if edge_attr.shape[0] != edge_index.shape[1]:
+            raise ValueError("edge_attr needs one row per edge")
+        return self.linear(x) * edge_attr.sum()
