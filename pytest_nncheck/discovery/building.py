@@ -12,7 +12,8 @@ from typing import Any, Mapping, Optional
 
 from ..errors import NNCheckError
 from ..gradients.seeded import preserved_rng_state, reseed
-from .examples import Example, describe_callable, describe_inputs, tensors_by_path, validated_options
+from .examples import (Example, describe_callable, describe_inputs, tensors_by_path,
+                       validated_options)
 from .inference import error_line, infer_example
 from .layers import Layer
 from .registrations import Registration, registration_for

@@ -325,7 +325,8 @@ def _inputs(layout: Layout, width: int, roles: Sequence[str], form: Optional[str
     return tuple(values)
 
 
-def input_candidates(plan: InputPlan, names: Sequence[str]) -> Iterator[Tuple[Tuple[Any, ...], str]]:
+def input_candidates(plan: InputPlan,
+                     names: Sequence[str]) -> Iterator[Tuple[Tuple[Any, ...], str]]:
     """``(inputs, description)`` for each layout, width and target form, in order."""
     if not names:
         yield (), "no inputs"

@@ -48,8 +48,8 @@ class Example:
         if not keywords:
             return self.fn
         if is_function_class(self.fn):
-            raise NNCheckError(f"forward_kwargs cannot be passed to {self.fn.__name__}.apply, which "
-                               f"takes positional arguments only; pass them as inputs")
+            raise NNCheckError(f"forward_kwargs cannot be passed to {self.fn.__name__}.apply, "
+                               f"which takes positional arguments only; pass them as inputs")
         if isinstance(self.fn, nn.Module):
             bound = copy.deepcopy(self.fn)
             bound.forward = functools.partial(bound.forward, **keywords)

@@ -127,8 +127,8 @@ def test_an_explicit_example_that_cannot_run_is_an_error_not_a_skip(factory, mes
 
 
 def test_a_hook_value_that_is_not_a_factory_is_an_error():
-    with pytest.raises(NNCheckError, match="pytest_nncheck_examples gave tuple for mylayers.Masked; "
-                                           "give a factory"):
+    with pytest.raises(NNCheckError, match="pytest_nncheck_examples gave tuple for "
+                                           "mylayers.Masked; give a factory"):
         build_example(layer_of(Masked), {Masked: (Masked(), torch.randn(2, 4))})
 
 
@@ -150,7 +150,8 @@ def test_a_registration_is_not_inherited():
 
 
 def test_example_applied_without_a_factory_says_how_to_write_it():
-    with pytest.raises(NNCheckError, match=r"write @pytest_nncheck.example\(lambda: \(Masked\(\.\.\.\)"):
+    with pytest.raises(NNCheckError,
+                       match=r"write @pytest_nncheck.example\(lambda: \(Masked\(\.\.\.\)"):
         example(Masked)
 
 

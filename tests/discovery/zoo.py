@@ -278,8 +278,8 @@ class RelationalGraphConv(nn.Module):
             raise ValueError("edge_type is required")
         source, target = edge_index
         messages = torch.einsum("ec,eco->eo", x[source], self.relations[edge_type])
-        return torch.zeros(x.shape[0], messages.shape[1], dtype=x.dtype).index_add(0, target,
-                                                                                  messages)
+        nodes = torch.zeros(x.shape[0], messages.shape[1], dtype=x.dtype)
+        return nodes.index_add(0, target, messages)
 
 
 class PointConv(nn.Module):
@@ -293,8 +293,8 @@ class PointConv(nn.Module):
     def forward(self, x, pos, edge_index):
         source, target = edge_index
         messages = self.features(x[source]) * torch.tanh(self.offsets(pos[source] - pos[target]))
-        return torch.zeros(x.shape[0], messages.shape[1], dtype=x.dtype).index_add(0, target,
-                                                                                  messages)
+        nodes = torch.zeros(x.shape[0], messages.shape[1], dtype=x.dtype)
+        return nodes.index_add(0, target, messages)
 
 
 class ChannelsDefaultNone(nn.Module):
