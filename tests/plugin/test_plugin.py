@@ -98,7 +98,8 @@ def test_outcomes_skip_message_and_failure_table(project):
     ])
     result.stdout.fnmatch_lines([
         "*SKIPPED*cannot infer an example for mylayers.Tokenizer*vocabulary_file*"
-        "@pytest_nncheck.example(lambda: (Tokenizer(...)*pytest_nncheck_examples(config)*",
+        "@pytest_nncheck.example(lambda: (Tokenizer(vocabulary_file=...)*"
+        "pytest_nncheck_examples(config)*",
     ])
     assert result.ret == 1
 
