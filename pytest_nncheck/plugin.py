@@ -148,7 +148,7 @@ def nncheck(request: Any) -> NNCheckFixture:
     return NNCheckFixture(settings.seed, settings.device, request.node)
 
 
-class GradientCheckFailed(Exception):
+class CheckFailedInItem(Exception):
     """Raised by a layer item; pytest shows the report table instead of a traceback."""
 
     def __init__(self, report: Any) -> None:
@@ -156,59 +156,58 @@ class GradientCheckFailed(Exception):
         self.report = report
 
 
-class LayerGradientItem(pytest.Item):
-    """One custom layer's gradient check: ``nncheck::mypkg.layers::Swish::gradients``."""
+class LayerItem(pytest.Item):
+    """One check of one custom layer: ``nncheck::mypkg.layers::Swish::gradients`` runs
+    check_gradients on its example; ``...::RMSNorm::reference[bfloat16]`` runs a fused layer
+    against its registered float64 reference in one precision (``nncheck_dtypes``, by default
+    the layer's own)."""
 
-    def __init__(self, *, layer: Any, registered: Dict[Any, Any], **kwargs: Any) -> None:
+    def __init__(self, *, layer: Any, registered: Dict[Any, Any], kind: str,
+                 dtype: Optional[str] = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.layer = layer
         self.registered = registered
-        self.example: Any = None
+        self.kind = kind
+        self.dtype = dtype
+        self.record: Dict[str, Any] = {"nodeid": self.nodeid, "kind": kind,
+                                       "layer": layer.qualified, "verdict": None,
+                                       "example": None, "excluded": False,
+                                       **dict.fromkeys(_FIGURE_KEYS[kind])}
 
     def runtest(self) -> None:
-        from .devices import resolve_device
-        from .discovery import CannotBuild, build_example
+        from .discovery import CannotBuild, build_example, excluded
         from .errors import NNCheckError
-        from .gradients.seeded import seeded
         settings = _settings(self.config)
-        record: Dict[str, Any] = {"nodeid": self.nodeid, "kind": "gradients",
-                                  "layer": self.layer.qualified, "verdict": None,
-                                  "max_rel_error": None, "worst_entry": None,
-                                  "kinks_crossed": None, "example": None}
-        self.user_properties.append((_RECORD_KEY, record))
-        with seeded(settings.seed):  # the same inferred example in every process
-            try:
-                built, explicit = build_example(self.layer, self.registered)
-            except CannotBuild as reason:
-                self._skip(str(reason))
-        self.example = built
-        fn, *inputs = [_to(value, resolve_device(settings.device)) for value in built]
+        self.user_properties.append((_RECORD_KEY, self.record))
+        reason = excluded(self.layer, settings.exclude)
+        if reason is not None:
+            self.record["excluded"] = True
+            self._skip(f"{self.layer.qualified} is not checked: {reason}")
         try:
-            report = self._check(fn, inputs, settings.seed)
+            example = build_example(self.layer, self.registered, seed=settings.seed)
+        except CannotBuild as cannot:
+            self._skip(str(cannot))
+        self.record["example"] = example.description
+        try:
+            report = _CHECKS[self.kind](self, example, settings)
         except NNCheckError as error:
-            if explicit:
+            if example.explicit:
                 raise
-            self._skip(f"the inferred example for {self.layer.qualified} does not run "
-                       f"({error}); register one explicitly")
-        worst = report.worst
-        record.update(verdict=report.verdict, max_rel_error=report.max_rel_error,
-                      kinks_crossed=report.kinks_crossed,
-                      worst_entry=worst.worst_probe if worst is not None else None)
+            self._skip(f"the inferred example for {self.layer.qualified} "
+                       f"({example.description}) does not run: {error}; register one explicitly")
+        self.record["verdict"] = report.verdict
+        self.record.update(_FIGURES[self.kind](report))
         if report.failed:
-            raise GradientCheckFailed(report)
-        if report.untested or report.inconclusive:
-            if explicit:
-                raise GradientCheckFailed(report)
-            self._skip(f"the inferred example for {self.layer.qualified} gives no verdict "
-                       f"({report.verdict}): {report.notes[-1] if report.notes else ''}; "
-                       f"register an example")
-
-    def _check(self, fn: Any, inputs: List[Any], seed: int) -> Any:
-        from . import check_gradients
-        return check_gradients(fn, *inputs, seed=seed)
+            raise CheckFailedInItem(report)
+        if not report.passed:
+            if example.explicit:
+                raise CheckFailedInItem(report)
+            self._skip(f"the inferred example for {self.layer.qualified} "
+                       f"({example.description}) gives no verdict ({report.verdict}): "
+                       f"{report.notes[-1] if report.notes else ''}; register an example")
 
     def repr_failure(self, excinfo: Any, style: Optional[str] = None) -> str:
-        if excinfo.errisinstance(GradientCheckFailed):
+        if excinfo.errisinstance(CheckFailedInItem):
             report = excinfo.value.report
             text = report.render()
             if len(text.splitlines()) > MAX_FAILURE_LINES:
@@ -220,30 +219,28 @@ class LayerGradientItem(pytest.Item):
         return self._short_error(excinfo)
 
     def _short_error(self, excinfo: Any) -> str:
-        """The one-line error and the user's own frames, not ours or torch's."""
+        """The one-line error and the user's own frames (the example's factory, the forward),
+        not ours, torch's or pytest's; followed through the chain of causes."""
+        import traceback
+
         import torch
-        ours = (str(Path(__file__).parent), str(Path(torch.__file__).parent), "_pytest", "pluggy")
-        frames = [entry for entry in excinfo.traceback
-                  if not any(part in str(entry.path) for part in ours)]
+
         from .errors import first_line
+        ours = (str(Path(__file__).parent), str(Path(torch.__file__).parent), "_pytest", "pluggy")
+        frames, error = [], excinfo.value
+        while error is not None:
+            frames += [frame for frame in traceback.extract_tb(error.__traceback__)
+                       if not any(part in frame.filename for part in ours)]
+            error = error.__cause__
         lines = [f"{self.layer.qualified}: {first_line(excinfo.value)}"]
-        for entry in frames[-3:]:
-            lines.append(f"  {entry.path}:{entry.lineno + 1}")
-            source = entry.statement
-            if source is not None:
-                lines.append(f"    {str(source).strip()[:200]}")
+        for frame in frames[-3:]:
+            lines.append(f"  {frame.filename}:{frame.lineno}")
+            if frame.line:
+                lines.append(f"    {frame.line.strip()[:200]}")
         return "\n".join(lines)
 
     def reportinfo(self) -> tuple:
-        path = getattr(self.layer, "path", None)
-        if path is None:
-            try:
-                path = inspect.getsourcefile(self.layer.cls)
-                line = inspect.getsourcelines(self.layer.cls)[1] - 1
-            except (OSError, TypeError):
-                path, line = self.layer.module, None
-            return path, line, self.nodeid
-        return path, self.layer.line, self.nodeid
+        return self.layer.path or self.layer.module, self.layer.line, self.nodeid
 
     def _skip(self, reason: str) -> None:
         """Skip, reported at the layer's class definition rather than inside the plugin."""
@@ -251,6 +248,50 @@ class LayerGradientItem(pytest.Item):
             raise pytest.skip.Exception(reason, _use_item_location=True)
         except TypeError:  # a pytest without item locations for skips
             pytest.skip(reason)
+
+
+def _gradients(item: LayerItem, example: Any, settings: Settings) -> Any:
+    from . import check_gradients
+    from .devices import resolve_device
+    device = resolve_device(settings.device)
+    fn = _to(example.function(), device)
+    inputs = [_to(value, device) for value in example.inputs]
+    return check_gradients(fn, *inputs, **{"seed": settings.seed, **example.gradient_options})
+
+
+def _gradient_figures(report: Any) -> Dict[str, Any]:
+    worst = report.worst
+    return {"max_rel_error": report.max_rel_error, "kinks_crossed": report.kinks_crossed,
+            "worst_entry": worst.worst_probe if worst is not None else None}
+
+
+def _reference(item: LayerItem, example: Any, settings: Settings) -> Any:
+    from . import registered_reference
+    return registered_reference(item.layer.cls).check(
+        example.function(), *example.inputs, dtype=item.dtype or _own_dtype(example.fn),
+        device=settings.device, seed=settings.seed)
+
+
+def _reference_figures(report: Any) -> Dict[str, Any]:
+    worst = max(report.entries, key=lambda e: e.ratio, default=None)
+    return {"dtype": report.dtype, "worst_entry": worst.name if worst is not None else None,
+            "worst_ratio": worst.ratio if worst is not None else None}
+
+
+_FIGURE_KEYS = {"gradients": ("max_rel_error", "kinks_crossed", "worst_entry"),
+                "reference": ("dtype", "worst_entry", "worst_ratio")}
+_CHECKS: Dict[str, Callable[[LayerItem, Any, Settings], Any]] = {
+    "gradients": _gradients, "reference": _reference}
+_FIGURES: Dict[str, Callable[[Any], Dict[str, Any]]] = {
+    "gradients": _gradient_figures, "reference": _reference_figures}
+
+
+def _own_dtype(fn: Any) -> str:
+    """A layer's own precision: its first floating parameter's, else float32 (how it trains)."""
+    for parameter in getattr(fn, "parameters", lambda: ())():
+        if parameter.is_floating_point():
+            return str(parameter.dtype).replace("torch.", "")
+    return "float32"
 
 
 def _to(value: Any, device: Any) -> Any:
@@ -264,7 +305,7 @@ def _to(value: Any, device: Any) -> Any:
 
 
 class LayerClassCollector(pytest.Collector):
-    """The checks of one layer class (today: its gradients)."""
+    """The checks of one layer class: its gradients, or its fused kernel against a reference."""
 
     def __init__(self, *, layer: Any, registered: Dict[Any, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
@@ -272,46 +313,78 @@ class LayerClassCollector(pytest.Collector):
         self.registered = registered
 
     def collect(self) -> List[Any]:
-        return [LayerGradientItem.from_parent(self, name="gradients", layer=self.layer,
-                                              registered=self.registered)]
+        from . import registered_reference
+        if registered_reference(self.layer.cls) is None:
+            return [LayerItem.from_parent(self, name="gradients", layer=self.layer,
+                                          registered=self.registered, kind="gradients")]
+        dtypes = _settings(self.config).dtypes or [None]
+        return [LayerItem.from_parent(
+            self, name=f"reference[{dtype}]" if dtype else "reference", layer=self.layer,
+            registered=self.registered, kind="reference", dtype=dtype) for dtype in dtypes]
 
 
 class LayerModuleCollector(pytest.Collector):
-    """The layer classes defined in one scanned module."""
+    """The layer classes defined in one module."""
 
-    def __init__(self, *, module_name: str, registered: Dict[Any, Any], **kwargs: Any) -> None:
+    def __init__(self, *, layers: List[Any], registered: Dict[Any, Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self.module_name = module_name
+        self.layers = layers
         self.registered = registered
 
     def collect(self) -> List[Any]:
-        from .discovery import find_layers
-        try:
-            layers = find_layers(self.module_name)
-        except ImportError as error:
-            raise self.CollectError(
-                f"cannot import {self.module_name!r} from nncheck_modules: {error}; fix the import "
-                f"path in nncheck_modules (or --nncheck-modules), e.g. set pythonpath = src") \
-                from error
-        if not layers:
-            self.config.stash[_EMPTY_MODULES].append(self.module_name)
         return [LayerClassCollector.from_parent(self, name=layer.name, layer=layer,
-                                                registered=self.registered) for layer in layers]
+                                                registered=self.registered) for layer in self.layers]
+
+
+class UnimportableModule(pytest.Collector):
+    """A module of nncheck_modules that does not import: one clear collection error."""
+
+    def __init__(self, *, error: ImportError, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.error = error
+
+    def collect(self) -> List[Any]:
+        raise self.CollectError(
+            f"cannot import {self.name!r} from nncheck_modules: {self.error}; fix the import path "
+            f"in nncheck_modules (or --nncheck-modules), e.g. set pythonpath = src")
 
 
 class NNCheckRoot(pytest.Collector):
-    """``nncheck``: the root of the automatically collected checks."""
+    """``nncheck``: the root of the automatically collected checks, one child per module.
+
+    A package is scanned recursively; its layers are grouped under the modules that define them
+    (``nncheck::mypkg.layers::Swish``), and a class listed twice (a package and its module) is
+    checked once.
+    """
 
     def __init__(self, *, modules: List[str], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.modules = modules
 
     def collect(self) -> List[Any]:
+        from .discovery import find_layers
         registered: Dict[Any, Any] = {}
         for result in self.config.hook.pytest_nncheck_examples(config=self.config):
             registered.update(result or {})
-        return [LayerModuleCollector.from_parent(self, name=name, module_name=name,
-                                                 registered=registered) for name in self.modules]
+        children: List[Any] = []
+        seen: set = set()
+        by_module: Dict[str, List[Any]] = {}
+        for name in self.modules:
+            try:
+                layers = find_layers(name, registered)
+            except ImportError as error:
+                children.append(UnimportableModule.from_parent(self, name=name, error=error))
+                continue
+            new = [layer for layer in layers if layer.cls not in seen]
+            seen.update(layer.cls for layer in new)
+            if not layers:
+                self.config.stash[_EMPTY_MODULES].append(name)
+            for layer in new:
+                by_module.setdefault(layer.module, []).append(layer)
+        children += [LayerModuleCollector.from_parent(self, name=module, layers=layers,
+                                                      registered=registered)
+                     for module, layers in by_module.items()]
+        return children
 
 
 def _in_scope(config: Any, module: str) -> bool:

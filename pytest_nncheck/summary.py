@@ -4,7 +4,8 @@ from __future__ import annotations
 import io
 from typing import Any, Dict, List
 
-_STYLES = {"passed": "green", "failed": "red bold", "skipped": "yellow", "error": "red bold"}
+_STYLES = {"passed": "green", "failed": "red bold", "skipped": "yellow", "error": "red bold",
+           "excluded": "dim"}
 
 
 def _name(record: Dict[str, Any]) -> str:
@@ -13,7 +14,7 @@ def _name(record: Dict[str, Any]) -> str:
 
 def _check(record: Dict[str, Any]) -> str:
     if record["kind"] != "test":
-        return record["kind"]
+        return record["nodeid"].rsplit("::", 1)[-1]  # gradients, reference[bfloat16], overfit
     names = [check["check"] for check in record.get("checks", [])]
     return ", ".join(dict.fromkeys(names)) or "test"
 
@@ -24,6 +25,7 @@ def render_summary(records: List[Dict[str, Any]], colour: bool) -> str:
     Names are never cut: the table is as wide as its longest row.
     """
     from rich.console import Console
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(show_edge=False, pad_edge=False, box=None, header_style="bold")
@@ -33,9 +35,10 @@ def render_summary(records: List[Dict[str, Any]], colour: bool) -> str:
     for record in sorted(records, key=lambda r: r["nodeid"]):
         error = record.get("max_rel_error")
         kinks = record.get("kinks_crossed")
-        outcome = record["outcome"] or "-"
-        table.add_row(_name(record), _check(record), f"[{_STYLES.get(outcome, '')}]{outcome}[/]",
-                      record.get("worst_entry") or "-",
+        outcome = "excluded" if record.get("excluded") else record["outcome"] or "-"
+        table.add_row(escape(_name(record)), escape(_check(record)),
+                      f"[{_STYLES.get(outcome, '')}]{outcome}[/]",
+                      escape(record.get("worst_entry") or "-"),
                       "-" if error is None else f"{error:.2e}",
                       "-" if kinks is None else str(kinks), f"{record['duration']:.2f}")
     buffer = io.StringIO()

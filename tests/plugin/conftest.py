@@ -4,6 +4,7 @@
 # the first optimizer built in a process imports (Optimizer.add_param_group).
 import torch
 
+import pytest_nncheck.against_reference.registry  # noqa: F401
 import pytest_nncheck.discovery  # noqa: F401
 import pytest_nncheck.gradients.check  # noqa: F401
 import pytest_nncheck.health.html  # noqa: F401
