@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 # Verdict tiers for one relative error (CS231n, "Gradient checks"): above 1e-2 the gradient is
 # probably wrong, 1e-4..1e-2 is suspicious, below 1e-7 is what a correct double-precision gradient
@@ -300,3 +300,11 @@ class RecipeReport:
         return {"check": self.check, "passed": self.passed, "summary": self.summary,
                 "problems": [asdict(p) for p in self.problems], "figures": dict(self.figures),
                 "notes": list(self.notes), "seconds": self.seconds}
+
+
+def require_passed(report: Any) -> Any:
+    """The body of every ``assert_*``: ``report`` if it passed, else AssertionError(its rendering)."""
+    __tracebackhide__ = True
+    if not report.passed:
+        raise AssertionError(report.render())
+    return report

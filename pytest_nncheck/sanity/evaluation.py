@@ -4,6 +4,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import inspect
+import sys
 from typing import Any, Iterator, Sequence, Tuple
 
 import torch
@@ -53,18 +54,46 @@ def set_mode(module: nn.Module, training: bool) -> nn.Module:
     return module
 
 
+_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
+            nn.FeatureAlphaDropout)
+
+
+def training_copy(model: nn.Module, device: torch.device) -> nn.Module:
+    """A private copy on ``device`` in train mode with dropout off (BatchNorm keeps batch statistics).
+
+    Memorising and comparing training runs want the model's capacity, not its regularisation.
+    """
+    copy = set_mode(private_copy(model).to(device), True)
+    for module in copy.modules():
+        if isinstance(module, _DROPOUT):
+            set_mode(module, False)
+    return copy
+
+
+def _use_deterministic_algorithms(mode: bool, warn_only: bool) -> None:
+    """torch.use_deterministic_algorithms, without importing torch._inductor when nothing has.
+
+    The public function imports torch._inductor to set its flag too: seconds on a first call, for
+    a setting that matters only to models torch.compile has already compiled (which imported it).
+    """
+    if "torch._inductor.config" in sys.modules:
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        torch._C._set_deterministic_algorithms(mode, warn_only=warn_only)
+
+
 @contextlib.contextmanager
 def deterministic() -> Iterator[None]:
     """Deterministic kernels for the run; the caller's settings are restored afterwards."""
     previous = (torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _use_deterministic_algorithms(True, warn_only=True)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        _use_deterministic_algorithms(previous[0], warn_only=previous[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2:]
 
 

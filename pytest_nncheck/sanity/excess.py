@@ -34,7 +34,8 @@ def _probability_logits(t: torch.Tensor) -> torch.Tensor:
 
 # Per loss kind: (to a space where a shift and a spread are meaningful, back to the loss's input).
 # Log-probabilities are logits up to a per-row constant; probabilities go through their logits.
-SPACES: Dict[str, Tuple[Callable[[torch.Tensor], torch.Tensor], Callable[[torch.Tensor], torch.Tensor]]] = {
+Transform = Callable[[torch.Tensor], torch.Tensor]
+SPACES: Dict[str, Tuple[Transform, Transform]] = {
     **{kind: (_identity, _identity) for kind in ("cross_entropy", "bce_logits", "multilabel_soft_margin",
                                                  "soft_margin", "multi_margin", "mse", "l1",
                                                  "smooth_l1", "huber")},

@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import NNCheckError
 from ..gradients.seeded import seeded
-from ..reports import InitialLossReport
+from ..reports import InitialLossReport, require_passed
 from .evaluation import as_tuple, forward, private_copy, require_examples
 from .excess import excess_cause
 from .losses import REGRESSION, LossSpec, describe_loss, expected_at_init, prior_entropy
@@ -148,7 +148,4 @@ def assert_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: An
                         **options: Any) -> InitialLossReport:
     """``check_initial_loss`` that raises ``AssertionError(report.render())`` when it fails."""
     __tracebackhide__ = True
-    report = check_initial_loss(model, inputs, targets, loss_fn, **options)
-    if not report.passed:
-        raise AssertionError(report.render())
-    return report
+    return require_passed(check_initial_loss(model, inputs, targets, loss_fn, **options))

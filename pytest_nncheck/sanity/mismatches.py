@@ -62,7 +62,8 @@ def _elementwise(spec: LossSpec, outputs: torch.Tensor, targets: torch.Tensor) -
                 f"output")
     fix = "give the outputs and the targets the same shape"
     if outputs.shape == targets.shape + (1,):
-        fix = "squeeze the outputs (outputs.squeeze(-1)) or unsqueeze the targets (targets.unsqueeze(-1))"
+        fix = ("squeeze the outputs (outputs.squeeze(-1)) or unsqueeze the targets "
+               "(targets.unsqueeze(-1))")
     elif targets.shape == outputs.shape + (1,):
         fix = "squeeze the targets (targets.squeeze(-1))"
     return (f"{spec.name} got outputs of shape {_shape(outputs)} and targets of shape "
@@ -154,8 +155,9 @@ def scored(loss_fn: Any, outputs: Any, targets: Any,
 
 def unlabelled(spec: Optional[LossSpec], targets: Any) -> Optional[str]:
     """The line for a batch whose every class target is ignore_index (a nan loss); else None."""
-    if spec is None or spec.kind not in ("cross_entropy", "nll") or not isinstance(targets, torch.Tensor) \
-            or targets.is_floating_point() or targets.numel() == 0:
+    if spec is None or spec.kind not in ("cross_entropy", "nll") or \
+            not isinstance(targets, torch.Tensor) or targets.is_floating_point() or \
+            targets.numel() == 0:
         return None
     ignored = spec.option("ignore_index")
     if not bool((targets == ignored).all()):

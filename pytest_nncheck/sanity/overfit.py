@@ -18,9 +18,9 @@ from torch import nn
 from ..devices import resolve_device
 from ..errors import NNCheckError
 from ..gradients.seeded import preserved_rng_state, reseed
-from ..reports import OverfitReport
-from .evaluation import (as_tuple, compute_loss, deterministic, forward, private_copy,
-                         require_examples, set_mode)
+from ..reports import OverfitReport, require_passed
+from .evaluation import (as_tuple, compute_loss, deterministic, forward, require_examples,
+                         training_copy)
 from .losses import LossSpec, accuracy, describe_loss, loss_floor
 from .mismatches import scored, softmax_message, softmax_plateau, unlabelled
 from .optimizers import build_optimizer
@@ -35,9 +35,6 @@ DIVERGED = 100.0
 # many times `steps`: a logistic model on 20 digits under SGD (lr 0.03) needs about 3,900 steps.
 # benchmarks/recipe.py (overfit table) shows the correct classifiers that need it.
 MAX_EXTENSION = 15
-
-_DROPOUT = (nn.Dropout, nn.Dropout1d, nn.Dropout2d, nn.Dropout3d, nn.AlphaDropout,
-            nn.FeatureAlphaDropout)
 
 CAUSES = ("usual causes: a learning rate too low or too high (Adam: try 1e-3..1e-2), a layer "
           "detached from the graph (.detach(), .data, torch.no_grad in forward), targets not "
@@ -56,15 +53,6 @@ def _move(values: Sequence[Any], device: torch.device) -> tuple:
 def _silent_parameters(model: nn.Module) -> List[str]:
     return [name for name, p in model.named_parameters()
             if p.requires_grad and (p.grad is None or not bool(p.grad.abs().sum() > 0))]
-
-
-def _prepare(model: nn.Module, where: torch.device) -> nn.Module:
-    """The private copy in train mode with dropout off (BatchNorm keeps its batch statistics)."""
-    copy = set_mode(private_copy(model).to(where), True)
-    for module in copy.modules():
-        if isinstance(module, _DROPOUT):
-            set_mode(module, False)
-    return copy
 
 
 def check_overfit(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, *,
@@ -91,7 +79,7 @@ def check_overfit(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, *,
         raise NNCheckError(f"max_steps={max_steps} is below steps={steps}")
     where = resolve_device(device)
     spec: Optional[LossSpec] = describe_loss(loss_fn)
-    copy = _prepare(model, where)
+    copy = training_copy(model, where)
     data = _move(as_tuple(inputs), where)
     require_examples(data, targets)
     labels = targets.to(where) if isinstance(targets, torch.Tensor) else targets
@@ -198,7 +186,4 @@ def assert_overfit(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any,
                    **options: Any) -> OverfitReport:
     """``check_overfit`` that raises ``AssertionError(report.render())`` when it fails."""
     __tracebackhide__ = True
-    report = check_overfit(model, inputs, targets, loss_fn, **options)
-    if not report.passed:
-        raise AssertionError(report.render())
-    return report
+    return require_passed(check_overfit(model, inputs, targets, loss_fn, **options))

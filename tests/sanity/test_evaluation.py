@@ -1,3 +1,6 @@
+import subprocess
+import sys
+
 from torch import nn
 
 from pytest_nncheck.sanity.evaluation import set_mode
@@ -30,3 +33,15 @@ def test_a_train_method_that_is_a_training_loop_is_bypassed():
     assert all(m.training for m in model.modules()) and model.loops_run == 0
     set_mode(model, False)
     assert not any(m.training for m in model.modules()) and model.loops_run == 0
+
+
+def test_deterministic_kernels_are_restored_without_importing_inductor():
+    script = ("import sys, torch\n"
+              "from pytest_nncheck.sanity.evaluation import deterministic\n"
+              "with deterministic():\n"
+              "    assert torch.are_deterministic_algorithms_enabled()\n"
+              "assert not torch.are_deterministic_algorithms_enabled()\n"
+              "print('torch._inductor' in sys.modules)\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "False"

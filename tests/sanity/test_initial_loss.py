@@ -234,7 +234,8 @@ def test_bad_inputs_are_one_line_each(digits20):
         check_initial_loss(mlp(), x, y[:0], nn.CrossEntropyLoss())
     with pytest.raises(NNCheckError, match="every target is ignore_index"):
         check_initial_loss(mlp(), x, torch.full_like(y, -100), nn.CrossEntropyLoss())
-    with pytest.raises(NNCheckError, match=r"loss_fn is the class CrossEntropyLoss.*pass CrossEntropyLoss\(\)"):
+    with pytest.raises(NNCheckError, match=r"loss_fn is the class CrossEntropyLoss.*pass "
+                                           r"CrossEntropyLoss\(\)"):
         check_initial_loss(mlp(), x, y, nn.CrossEntropyLoss)
 
 

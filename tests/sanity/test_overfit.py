@@ -231,10 +231,10 @@ def test_mse_on_an_n_by_1_output_and_n_targets_is_named():
 
 
 @pytest.mark.parametrize("loss_fn, targets, message", [
-    (nn.BCEWithLogitsLoss(), lambda y: (y > 4).float(), r"outputs of shape \(20, 1\) and targets of "
-                                                         r"shape \(20,\).*squeeze the outputs"),
-    (nn.MSELoss(), lambda y: F.one_hot(y % 8).float(), r"one-hot of width 8 \(20, 8\).*10 classes.*"
-                                                        r"num_classes=10"),
+    (nn.BCEWithLogitsLoss(), lambda y: (y > 4).float(),
+     r"outputs of shape \(20, 1\) and targets of shape \(20,\).*squeeze the outputs"),
+    (nn.MSELoss(), lambda y: F.one_hot(y % 8).float(),
+     r"one-hot of width 8 \(20, 8\).*10 classes.*num_classes=10"),
     (nn.CrossEntropyLoss(), lambda y: y[:, None], r"class indices of shape \(20, 1\).*squeeze\(1\)"),
 ])
 def test_shapes_the_loss_rejects_get_one_line_naming_them(digits20, loss_fn, targets, message):
