@@ -12,10 +12,17 @@ def test_a_model_that_uses_its_input_passes_with_the_figures():
     x, y = zoo.tabular()
     report = assert_input_independent_baseline(zoo.mlp(), x, y, nn.CrossEntropyLoss())
     assert report.passed and report.figures["ratio"] < 0.2
-    assert report.figures["runs"] == 3 and report.figures["steps"] == 50
+    assert report.figures["runs_asked"] == 3 and report.figures["steps"] == 50
+    assert report.figures["runs"] == 2 and "the median was decided" in report.notes[0]
     assert "must be below 0.9" in report.summary
-    runs = report.notes[0].removeprefix("runs: ").split(", ")
-    assert len(set(runs)) == 3  # later runs start from fresh weights
+    runs = report.notes[0].split(": ")[1].split(";")[0].split(", ")
+    assert len(set(runs)) == 2  # the second run starts from fresh weights
+
+
+def test_runs_go_on_until_the_median_is_decided():
+    x, y = zoo.tabular()
+    report = check_input_independent_baseline(zoo.mlp(), x, y, nn.CrossEntropyLoss(), seeds=4)
+    assert report.figures["runs"] == 3 and report.passed
 
 
 def test_a_model_that_ignores_its_input_fails():
