@@ -29,6 +29,16 @@ _EXPORTS = {
     "TrainingHealthError": "pytest_nncheck.health.watch",
     "TrainingReport": "pytest_nncheck.health.report",
     "Problem": "pytest_nncheck.reports",
+    "check_batch_independence": "pytest_nncheck.recipe.batch_independence",
+    "assert_batch_independence": "pytest_nncheck.recipe.batch_independence",
+    "check_causality": "pytest_nncheck.recipe.causality",
+    "assert_causality": "pytest_nncheck.recipe.causality",
+    "check_input_independent_baseline": "pytest_nncheck.recipe.baseline",
+    "assert_input_independent_baseline": "pytest_nncheck.recipe.baseline",
+    "check_parameters_update": "pytest_nncheck.recipe.parameters_update",
+    "assert_parameters_update": "pytest_nncheck.recipe.parameters_update",
+    "model": "pytest_nncheck.recipe.models",
+    "ModelSpec": "pytest_nncheck.recipe.models",
     "example": "pytest_nncheck.discovery",
     "skip": "pytest_nncheck.discovery",
     "Example": "pytest_nncheck.discovery",
@@ -42,6 +52,7 @@ _EXPORTS = {
     "OverfitReport": "pytest_nncheck.reports",
     "ReferenceEntry": "pytest_nncheck.reports",
     "ReferenceReport": "pytest_nncheck.reports",
+    "RecipeReport": "pytest_nncheck.reports",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -8,7 +8,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import json
-import time
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional
 
@@ -156,7 +155,63 @@ class CheckFailedInItem(Exception):
         self.report = report
 
 
-class LayerItem(pytest.Item):
+class NNCheckItem(pytest.Item):
+    """What every collected nncheck item shares: a record for the JSON report, and failures shown
+    as the report's table (or the error's line and the user's frames), never our stack."""
+
+    label = ""
+
+    def repr_failure(self, excinfo: Any, style: Optional[str] = None) -> str:
+        if excinfo.errisinstance(CheckFailedInItem):
+            text = _bounded(excinfo.value.report)
+            if self.config.get_terminal_writer().hasmarkup:
+                from .summary import colour_report
+                return colour_report(text)
+            return text
+        return self._short_error(excinfo)
+
+    def _short_error(self, excinfo: Any) -> str:
+        """The one-line error and the user's own frames (the example's factory, the forward),
+        not ours, torch's or pytest's; followed through the chain of causes."""
+        import traceback
+
+        import torch
+
+        from .errors import first_line
+        ours = (str(Path(__file__).parent), str(Path(torch.__file__).parent), "_pytest", "pluggy")
+        frames, error = [], excinfo.value
+        while error is not None:
+            frames += [frame for frame in traceback.extract_tb(error.__traceback__)
+                       if not any(part in frame.filename for part in ours)]
+            error = error.__cause__
+        lines = [f"{self.label}: {first_line(excinfo.value)}"]
+        for frame in frames[-3:]:
+            lines.append(f"  {frame.filename}:{frame.lineno}")
+            if frame.line:
+                lines.append(f"    {frame.line.strip()[:200]}")
+        return "\n".join(lines)
+
+    def _skip(self, reason: str) -> None:
+        """Skip, reported at the checked class rather than inside the plugin."""
+        try:
+            raise pytest.skip.Exception(reason, _use_item_location=True)
+        except TypeError:  # a pytest without item locations for skips
+            pytest.skip(reason)
+
+
+def _bounded(report: Any) -> str:
+    """A report's text in at most MAX_FAILURE_LINES lines: its failing rows first."""
+    text = report.render()
+    lines = text.splitlines()
+    if len(lines) <= MAX_FAILURE_LINES:
+        return text
+    if "only_problems" in inspect.signature(report.render).parameters:
+        return report.render(only_problems=True, max_rows=MAX_FAILURE_LINES // 2)
+    return "\n".join(lines[:MAX_FAILURE_LINES - 1] + [
+        f"... {len(lines) - MAX_FAILURE_LINES + 1} more lines (the JSON report has them all)"])
+
+
+class LayerItem(NNCheckItem):
     """One check of one custom layer: ``nncheck::mypkg.layers::Swish::gradients`` runs
     check_gradients on its example; ``...::RMSNorm::reference[bfloat16]`` runs a fused layer
     against its registered float64 reference in one precision (``nncheck_dtypes``, by default
@@ -169,6 +224,7 @@ class LayerItem(pytest.Item):
         self.registered = registered
         self.kind = kind
         self.dtype = dtype
+        self.label = layer.qualified
         self.record: Dict[str, Any] = {"nodeid": self.nodeid, "kind": kind,
                                        "layer": layer.qualified, "verdict": None,
                                        "example": None, "excluded": False,
@@ -206,48 +262,8 @@ class LayerItem(pytest.Item):
                        f"({example.description}) gives no verdict ({report.verdict}): "
                        f"{report.notes[-1] if report.notes else ''}; register an example")
 
-    def repr_failure(self, excinfo: Any, style: Optional[str] = None) -> str:
-        if excinfo.errisinstance(CheckFailedInItem):
-            report = excinfo.value.report
-            text = report.render()
-            if len(text.splitlines()) > MAX_FAILURE_LINES:
-                text = report.render(only_problems=True, max_rows=MAX_FAILURE_LINES // 2)
-            if self.config.get_terminal_writer().hasmarkup:
-                from .summary import colour_report
-                return colour_report(text)
-            return text
-        return self._short_error(excinfo)
-
-    def _short_error(self, excinfo: Any) -> str:
-        """The one-line error and the user's own frames (the example's factory, the forward),
-        not ours, torch's or pytest's; followed through the chain of causes."""
-        import traceback
-
-        import torch
-
-        from .errors import first_line
-        ours = (str(Path(__file__).parent), str(Path(torch.__file__).parent), "_pytest", "pluggy")
-        frames, error = [], excinfo.value
-        while error is not None:
-            frames += [frame for frame in traceback.extract_tb(error.__traceback__)
-                       if not any(part in frame.filename for part in ours)]
-            error = error.__cause__
-        lines = [f"{self.layer.qualified}: {first_line(excinfo.value)}"]
-        for frame in frames[-3:]:
-            lines.append(f"  {frame.filename}:{frame.lineno}")
-            if frame.line:
-                lines.append(f"    {frame.line.strip()[:200]}")
-        return "\n".join(lines)
-
     def reportinfo(self) -> tuple:
         return self.layer.path or self.layer.module, self.layer.line, self.nodeid
-
-    def _skip(self, reason: str) -> None:
-        """Skip, reported at the layer's class definition rather than inside the plugin."""
-        try:
-            raise pytest.skip.Exception(reason, _use_item_location=True)
-        except TypeError:  # a pytest without item locations for skips
-            pytest.skip(reason)
 
 
 def _gradients(item: LayerItem, example: Any, settings: Settings) -> Any:
@@ -304,6 +320,52 @@ def _to(value: Any, device: Any) -> Any:
     return value
 
 
+class ModelItem(NNCheckItem):
+    """``nncheck::digits.layers.DigitsNet::overfit``: one sanity, recipe or training-health
+    check of a declared model (``@pytest_nncheck.model`` or the pytest_nncheck_models hook)."""
+
+    def __init__(self, *, spec: Any, check: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+        self.check = check
+        self.label = spec.name
+        self.record: Dict[str, Any] = {"nodeid": self.nodeid, "kind": check, "layer": spec.name,
+                                       "verdict": None, "problems": None}
+
+    def runtest(self) -> None:
+        from .recipe.models import MODEL_CHECKS
+        settings = _settings(self.config)
+        self.user_properties.append((_RECORD_KEY, self.record))
+        report = MODEL_CHECKS[self.check].run(self.spec, settings.seed, settings.device)
+        self.record["verdict"] = "passed" if report.passed else "failed"
+        self.record["problems"] = [str(p) for p in getattr(report, "problems", [])]
+        if settings.html and hasattr(report, "save_html"):
+            _record_check(self, self.check, report)
+        if not report.passed:
+            raise CheckFailedInItem(report)
+
+    def reportinfo(self) -> tuple:
+        try:
+            path = inspect.getsourcefile(self.spec.factory)
+            line = inspect.getsourcelines(self.spec.factory)[1] - 1
+        except (OSError, TypeError):
+            path, line = self.spec.name, None
+        return path, line, self.nodeid
+
+
+class ModelCollector(pytest.Collector):
+    """The checks that apply to one declared model."""
+
+    def __init__(self, *, spec: Any, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.spec = spec
+
+    def collect(self) -> List[Any]:
+        from .recipe.models import MODEL_CHECKS
+        return [ModelItem.from_parent(self, name=name, spec=self.spec, check=name)
+                for name, check in MODEL_CHECKS.items() if check.applies(self.spec)]
+
+
 class LayerClassCollector(pytest.Collector):
     """The checks of one layer class: its gradients, or its fused kernel against a reference."""
 
@@ -357,17 +419,20 @@ class NNCheckRoot(pytest.Collector):
     checked once.
     """
 
-    def __init__(self, *, modules: List[str], **kwargs: Any) -> None:
+    def __init__(self, *, modules: List[str], specs: List[Any], **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.modules = modules
+        self.specs = specs
 
     def collect(self) -> List[Any]:
         from .discovery import find_layers
+        from .recipe.models import declared_model
         registered: Dict[Any, Any] = {}
         for result in self.config.hook.pytest_nncheck_examples(config=self.config):
             registered.update(result or {})
         children: List[Any] = []
         seen: set = set()
+        specs = list(self.specs)
         by_module: Dict[str, List[Any]] = {}
         for name in self.modules:
             try:
@@ -381,16 +446,23 @@ class NNCheckRoot(pytest.Collector):
                 self.config.stash[_EMPTY_MODULES].append(name)
             for layer in new:
                 by_module.setdefault(layer.module, []).append(layer)
+                declared = declared_model(layer.cls)
+                if declared is not None and declared.name not in {s.name for s in specs}:
+                    specs.append(declared)
         children += [LayerModuleCollector.from_parent(self, name=module, layers=layers,
                                                       registered=registered)
                      for module, layers in by_module.items()]
+        children += [ModelCollector.from_parent(self, name=spec.name, spec=spec) for spec in specs]
         return children
 
 
-def _in_scope(config: Any, module: str) -> bool:
-    """Whether the paths pytest was given cover ``module`` (all do when none were given)."""
+def _in_scope(config: Any, module: Optional[str]) -> bool:
+    """Whether the paths pytest was given cover ``module`` (all do when none were given; the
+    declared models, ``None``, only then or when their node ids are given)."""
     if config.args_source != pytest.Config.ArgsSource.ARGS or config.stash[_SELECTED]:
         return True
+    if module is None:
+        return False
     try:
         spec = importlib.util.find_spec(module)
     except (ImportError, ValueError):
@@ -421,8 +493,11 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: List[Any]) -
         return
     settings = _settings(config)
     modules = [module for module in settings.modules if _in_scope(config, module)]
-    if modules:
-        root = NNCheckRoot.from_parent(session, name="nncheck", nodeid="nncheck", modules=modules)
+    specs = [spec for found in config.hook.pytest_nncheck_models(config=config)
+             for spec in (found or [])] if _in_scope(config, None) else []
+    if modules or specs:
+        root = NNCheckRoot.from_parent(session, name="nncheck", nodeid="nncheck", modules=modules,
+                                       specs=specs)
         items.extend(session.genitems(root))
     selection = config.stash[_SELECTED]
     if selection:

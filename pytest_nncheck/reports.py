@@ -297,7 +297,12 @@ class ReferenceReport:
 
 @dataclass
 class InitialLossReport:
-    """The loss at initialisation against what the loss function predicts for an uninformed model."""
+    """The loss at initialisation against what the loss function predicts for an uninformed model.
+
+    ``cause`` names why the loss is too high when that can be told from the outputs: ``constant``
+    (every example gets the same output), ``offset`` (a shift shared by all examples) or ``scale``
+    (outputs that vary too much between examples: over-confident).
+    """
 
     loss: str
     expected: float
@@ -305,6 +310,7 @@ class InitialLossReport:
     rtol: float
     output_scale: float
     with_regularization: Optional[float] = None
+    cause: Optional[str] = None
     problems: List[str] = field(default_factory=list)
     notes: List[str] = field(default_factory=list)
 
@@ -329,7 +335,12 @@ class InitialLossReport:
 
 @dataclass
 class OverfitReport:
-    """Whether a copy of the model memorised the tiny set, with its loss curve."""
+    """Whether a copy of the model memorised the tiny set, with its loss curve.
+
+    ``outcome`` says what the verdict rests on (the loss at its target, or 100% accuracy with the
+    loss still falling); ``extended_from`` is the step budget the run started with when training
+    went on past it because the loss was still improving.
+    """
 
     final_loss: float
     steps: int
@@ -339,6 +350,8 @@ class OverfitReport:
     accuracy: Optional[float] = None
     seconds: float = 0.0
     problems: List[str] = field(default_factory=list)
+    outcome: str = ""
+    extended_from: Optional[int] = None
 
     @property
     def passed(self) -> bool:
@@ -349,6 +362,8 @@ class OverfitReport:
         accuracy = "" if self.accuracy is None else f", training accuracy {self.accuracy:.0%}"
         lines = [f"overfit {verdict}: loss {self.final_loss:.4g} after {self.steps} steps on "
                  f"{self.device} (target {self.target_loss:.4g}{accuracy}, {self.seconds:.2f} s)"]
+        if self.outcome:
+            lines.append(self.outcome)
         if self.losses:
             lines.append(f"loss {self.losses[0]:.3g} {sparkline(self.losses)} {self.losses[-1]:.3g}")
         lines += [f"problem: {p}" for p in self.problems]
@@ -358,3 +373,59 @@ class OverfitReport:
 
     def to_dict(self) -> Dict[str, object]:
         return {**asdict(self), "passed": self.passed}
+
+
+# Problems of one kind listed in full before the rest are counted instead.
+RENDERED_PER_CODE = 6
+
+
+@dataclass
+class RecipeReport:
+    """What one of Karpathy's recipe checks found: a list of problems, empty when it passed.
+
+    ``summary`` says what was measured (samples, positions, steps); ``figures`` holds the numbers
+    the verdict rests on, for the JSON report; ``notes`` say how the check ran (layers put in eval
+    mode, forms used).
+    """
+
+    check: str
+    summary: str
+    problems: List[Problem] = field(default_factory=list)
+    figures: Dict[str, float] = field(default_factory=dict)
+    notes: List[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def passed(self) -> bool:
+        return not self.problems
+
+    def render(self) -> str:
+        verdict = "PASSED" if self.passed else "FAILED"
+        lines = [f"{self.check} {verdict}: {self.summary} ({self.seconds:.2f} s)"]
+        by_code: Dict[str, List[Problem]] = {}
+        for problem in self.problems:
+            by_code.setdefault(problem.code, []).append(problem)
+        for code, problems in by_code.items():
+            lines += [f"problem: {p.render()}" for p in problems[:RENDERED_PER_CODE]]
+            if len(problems) > RENDERED_PER_CODE:
+                rest = problems[RENDERED_PER_CODE:]
+                lines.append(f"problem: {code}: {len(rest)} more ({', '.join(p.where for p in rest[:10])}"
+                             f"{', ...' if len(rest) > 10 else ''})")
+        lines += list(self.notes)
+        return "\n".join(lines)
+
+    __str__ = render
+
+    def to_dict(self) -> Dict[str, object]:
+        return {"check": self.check, "passed": self.passed, "summary": self.summary,
+                "problems": [asdict(p) for p in self.problems], "figures": dict(self.figures),
+                "notes": list(self.notes), "seconds": self.seconds}
+
+
+def require_passed(report: Any) -> Any:
+    """The body of every ``assert_*``: ``report`` if it passed, else CheckFailed (an
+    AssertionError with its rendering, carrying the report)."""
+    __tracebackhide__ = True
+    if not report.passed:
+        raise CheckFailed(report)
+    return report

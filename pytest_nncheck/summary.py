@@ -8,6 +8,10 @@ _STYLES = {"passed": "green", "failed": "red bold", "skipped": "yellow", "error"
            "excluded": "dim"}
 
 
+# Record kinds that are checks of one layer (the rest are checks of declared models, or tests).
+LAYER_CHECKS = ("gradients", "reference")
+
+
 def _name(record: Dict[str, Any]) -> str:
     return record.get("layer") or record["nodeid"]
 
@@ -49,7 +53,8 @@ def render_summary(records: List[Dict[str, Any]], colour: bool) -> str:
 
 def coverage_line(records: List[Dict[str, Any]]) -> str:
     """How much was checked, so a CI log shows the coverage and not only the outcome."""
-    layers = [r for r in records if r.get("layer") and r["kind"] != "test"]
+    layers = [r for r in records if r["kind"] in LAYER_CHECKS]
+    models = [r for r in records if r["kind"] not in LAYER_CHECKS and r["kind"] != "test"]
     excluded = sum(bool(r.get("excluded")) for r in layers)
     checked = [r for r in layers if r["outcome"] in ("passed", "failed")]
     failed = sum(r["outcome"] == "failed" for r in checked)
@@ -58,6 +63,9 @@ def coverage_line(records: List[Dict[str, Any]]) -> str:
     parts = [f"nncheck: {len(checked)} of {len(layers)} layer checks ran "
              f"({len(checked) - failed} passed, {failed} failed), {skipped} skipped, "
              f"{excluded} excluded"]
+    if models:
+        parts.append(f"{len(models)} model checks ({sum(r['outcome'] == 'passed' for r in models)} "
+                     f"passed, {sum(r['outcome'] == 'failed' for r in models)} failed)")
     if tests:
         parts.append(f"{len(tests)} marked tests ({sum(r['outcome'] == 'passed' for r in tests)} "
                      f"passed)")

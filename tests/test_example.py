@@ -22,10 +22,16 @@ def test_example_suite_passes_under_nncheck(tmp_path):
                            "--nncheck-report", str(report)], cwd=EXAMPLE, capture_output=True,
                           text=True)
     assert done.returncode == 0, done.stdout + done.stderr
-    assert "8 passed" in done.stdout
-    layers = {r["layer"]: r["outcome"] for r in json.loads(report.read_text())["checks"]}
-    assert layers == {"digits.layers.SwishFunction": "passed", "digits.layers.SwishBlock": "passed",
-                      "digits.layers.DigitsNet": "passed"}
+    assert "14 passed" in done.stdout
+    records = json.loads(report.read_text())["checks"]
+    checks = {(r["layer"], r["kind"]): r["outcome"] for r in records if r["layer"]}
+    assert checks == {
+        ("digits.layers.SwishFunction", "gradients"): "passed",
+        ("digits.layers.SwishBlock", "gradients"): "passed",
+        ("digits.layers.DigitsNet", "gradients"): "passed",
+        **{("digits.layers.DigitsNet", check): "passed" for check in (
+            "initial_loss", "overfit", "batch_independence", "baseline", "parameters_update",
+            "training")}}
 
 
 def test_example_training_script_runs():

@@ -18,8 +18,9 @@ from ..devices import resolve_device
 from ..errors import NNCheckError
 from ..gradients.seeded import preserved_rng_state, reseed
 from ..reports import CheckFailed
-from ..sanity.evaluation import as_tuple, compute_loss, forward, private_copy
-from ..sanity.overfit import _move, _optimizer, deterministic
+from ..sanity.evaluation import (as_tuple, compute_loss, deterministic, forward, move_tensors,
+                                 private_copy)
+from ..sanity.optimizers import build_optimizer
 from .monitor import HealthMonitor
 from .report import TrainingReport
 
@@ -33,31 +34,17 @@ VALIDATION_EVERY = 5
 OptimizerArgument = Union[None, torch.optim.Optimizer, Callable[..., torch.optim.Optimizer]]
 
 
-def _same_optimizer(optimizer: torch.optim.Optimizer, original: nn.Module,
-                    copy: nn.Module) -> torch.optim.Optimizer:
-    """The optimizer's class and param-group hyperparameters over the copy's parameters (its state,
-    such as momentum buffers, is not carried over)."""
-    index = {id(p): i for i, p in enumerate(original.parameters())}
-    copied = list(copy.parameters())
-    groups = []
-    for group in optimizer.param_groups:
-        if any(id(p) not in index for p in group["params"]):
-            raise NNCheckError("the optimizer holds tensors that are not this model's parameters; "
-                               "pass the optimizer built on model.parameters(), or a factory such "
-                               "as optimizer=lambda p: torch.optim.SGD(p, lr=0.1)")
-        groups.append({**{k: v for k, v in group.items() if k != "params"},
-                       "params": [copied[index[id(p)]] for p in group["params"]]})
-    return type(optimizer)(groups)
-
-
 def _build_optimizer(optimizer: OptimizerArgument, original: nn.Module,
                      copy: nn.Module) -> torch.optim.Optimizer:
-    if isinstance(optimizer, torch.optim.Optimizer):
-        return _same_optimizer(optimizer, original, copy)
-    trained = [p for p in copy.parameters() if p.requires_grad]
-    if not trained:
-        raise NNCheckError("the model has no parameters that require grad: nothing to train")
-    return _optimizer(optimizer or (lambda p: torch.optim.Adam(p, lr=DEFAULT_LR)), trained)
+    """The caller's optimizer (instance or factory) rebuilt over the copy, else Adam 1e-3."""
+    choice = optimizer if optimizer is not None else (
+        lambda parameters: torch.optim.Adam(parameters, lr=DEFAULT_LR))
+    built, owned = build_optimizer(choice, original, copy)
+    if owned.foreign:
+        raise NNCheckError("the optimizer holds tensors that are not this model's parameters; "
+                           "pass the optimizer built on model.parameters(), or a factory such as "
+                           "optimizer=lambda p: torch.optim.SGD(p, lr=0.1)")
+    return built
 
 
 def _validation_pair(validation: Any, where: torch.device) -> Optional[Tuple[tuple, Any]]:
@@ -68,7 +55,7 @@ def _validation_pair(validation: Any, where: torch.device) -> Optional[Tuple[tup
                            "validation=(x_val, y_val)")
     inputs, targets = validation
     labels = targets.to(where) if isinstance(targets, torch.Tensor) else targets
-    return _move(as_tuple(inputs), where), labels
+    return move_tensors(as_tuple(inputs), where), labels
 
 
 def _validation_loss(model: nn.Module, loss_fn: Any, pair: Tuple[Sequence[Any], Any]) -> float:
@@ -94,7 +81,7 @@ def check_training(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, *,
         raise NNCheckError(f"steps={steps!r} must be a positive integer")
     where = resolve_device(device)
     copy = private_copy(model).to(where).train()
-    data = _move(as_tuple(inputs), where)
+    data = move_tensors(as_tuple(inputs), where)
     labels = targets.to(where) if isinstance(targets, torch.Tensor) else targets
     held_out = _validation_pair(validation, where)
     report = TrainingReport(device=str(where))

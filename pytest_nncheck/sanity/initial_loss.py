@@ -13,9 +13,11 @@ from torch import nn
 
 from ..errors import NNCheckError
 from ..gradients.seeded import seeded
-from ..reports import CheckFailed, InitialLossReport
-from .evaluation import as_tuple, compute_loss, forward, private_copy
+from ..reports import InitialLossReport, require_passed
+from .evaluation import as_tuple, forward, private_copy, require_examples
+from .excess import excess_cause
 from .losses import REGRESSION, LossSpec, describe_loss, expected_at_init, prior_entropy
+from .mismatches import scored, softmax_message, softmax_plateau, unlabelled
 
 DEFAULT_RTOL = 0.1
 
@@ -38,17 +40,22 @@ def _expected(spec: Optional[LossSpec], loss_fn: Any, outputs: torch.Tensor, tar
     if isinstance(expected, (int, float)) and not isinstance(expected, bool):
         return float(expected)
     name = getattr(type(loss_fn), "__name__", "loss_fn")
+    if expected not in (None, "prior"):
+        raise NNCheckError(f"expected={expected!r} must be a number, 'prior' or None")
+    if spec is None and expected == "prior":
+        raise NNCheckError(f"expected='prior' needs a class-target loss nncheck knows (cross-entropy, "
+                           f"NLL, BCE); for {name} pass expected=<value>, what an uninformed model "
+                           f"scores on these targets")
     if spec is None:
-        raise NNCheckError(f"cannot infer the expected initial loss of {name}: pass expected=<value> "
-                           f"(what an uninformed model scores) or expected='prior'")
+        raise NNCheckError(f"cannot infer the expected initial loss of {name}: pass expected=<value>, "
+                           f"what an uninformed model scores on these targets")
     if expected == "prior":
         return prior_entropy(spec, outputs, targets)
-    if expected is not None:
-        raise NNCheckError(f"expected={expected!r} must be a number, 'prior' or None")
     return expected_at_init(spec, outputs, targets)
 
 
-def _diagnose(report: InitialLossReport, spec: Optional[LossSpec], outputs: torch.Tensor) -> None:
+def _diagnose(report: InitialLossReport, spec: Optional[LossSpec], loss_fn: Any,
+              outputs: torch.Tensor, targets: Any) -> None:
     tolerance = report.rtol * abs(report.expected) + 1e-6
     if spec is not None and spec.kind in ("nll", "kl_div") and outputs.dim() > 1:
         normaliser = float(torch.logsumexp(outputs.double(), dim=1 if spec.kind == "nll" else -1)
@@ -58,20 +65,28 @@ def _diagnose(report: InitialLossReport, spec: Optional[LossSpec], outputs: torc
                 f"{spec.name} expects log-probabilities but the outputs are not normalised "
                 f"(|logsumexp| = {normaliser:.3g}, not 0): add log_softmax to the model or use "
                 f"CrossEntropyLoss on the raw logits")
+    plateau = softmax_plateau(spec, outputs)
+    if plateau is not None:
+        report.problems.append(softmax_message(plateau, outputs.shape[1]))
     if report.observed > report.expected + tolerance:
-        excess = ""
-        if spec is not None and spec.kind == "cross_entropy":
-            classes = outputs.shape[1]
-            excess = (f"; logits of std {report.output_scale:.3g} predict an excess of about "
-                      f"{report.output_scale ** 2 * (1 - 1 / classes) / 2:.3g}")
-        report.problems.append(
-            f"over-confident at init: loss {report.observed:.4g} is above the expected "
-            f"{report.expected:.4g}{excess}; scale down the last layer (weights x0.01, bias 0)")
+        cause = excess_cause(spec, loss_fn, outputs, targets, report.expected)
+        if cause is None:
+            report.problems.append(
+                f"loss {report.observed:.4g} is above the expected {report.expected:.4g} (output std "
+                f"{report.output_scale:.3g}): an over-confident or shifted output at init; scale "
+                f"down the last layer (weights x0.01, bias 0)")
+        else:
+            report.cause = cause.kind
+            report.problems.append(cause.message)
     elif report.observed < report.expected - tolerance:
         report.problems.append(
             f"loss {report.observed:.4g} is far below what an uninformed model scores "
             f"({report.expected:.4g}): the targets may leak into the inputs, or the loss is not "
             f"the one you think (NLLLoss on raw logits, a wrong reduction)")
+    elif report.output_scale == 0.0 and outputs.numel() > 1:
+        report.notes.append("note: the output is identical for every example (std 0), as with a "
+                            "zero-initialised last layer; if that is not deliberate, the input "
+                            "does not reach the output")
 
 
 def check_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any, *,
@@ -89,9 +104,14 @@ def check_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any
         raise NNCheckError(f"rtol={rtol} must be positive, e.g. 0.1")
     spec = describe_loss(loss_fn)
     copy = private_copy(model)
+    require_examples(as_tuple(inputs), targets)
+    empty = unlabelled(spec, targets)
+    if empty is not None:
+        raise NNCheckError(empty)
     with seeded(0), torch.no_grad():
         outputs = forward(copy, as_tuple(inputs))
-        observed = float(compute_loss(loss_fn, outputs, targets))
+        loss, mismatch = scored(loss_fn, outputs, targets, spec)
+        observed = float(loss)
         penalty = _penalty(copy, regularization)
     value = _expected(spec, loss_fn, outputs, targets, expected)
     mean_initialised = None
@@ -110,7 +130,10 @@ def check_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any
     if mean_initialised is not None and value == mean_initialised:
         report.notes.append("expected: the loss of predicting the target mean (a last bias "
                             "initialised to it), which is closer than predicting zero")
-    _diagnose(report, spec, outputs)
+    if mismatch is not None:
+        report.problems.append(mismatch)
+    with seeded(0), torch.no_grad():
+        _diagnose(report, spec, loss_fn, outputs, targets)
     if penalty is not None:
         report.with_regularization = observed + penalty
         report.notes.append("regularization is left out of the comparison (the expectation is "
@@ -124,7 +147,5 @@ def check_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any
 def assert_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any,
                         **options: Any) -> InitialLossReport:
     """``check_initial_loss`` that raises ``AssertionError(report.render())`` when it fails."""
-    report = check_initial_loss(model, inputs, targets, loss_fn, **options)
-    if not report.passed:
-        raise CheckFailed(report)
-    return report
+    __tracebackhide__ = True
+    return require_passed(check_initial_loss(model, inputs, targets, loss_fn, **options))

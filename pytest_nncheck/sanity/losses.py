@@ -136,7 +136,8 @@ def expected_at_init(spec: LossSpec, outputs: torch.Tensor, targets: torch.Tenso
         if reduction != "mean":
             _reduce(element_weights, reduction)
         if total == 0:
-            raise NNCheckError("every target is ignore_index: the loss is undefined (nan)")
+            raise NNCheckError("every target is ignore_index: the loss is undefined (nan); pass a "
+                               "batch with at least one labelled example")
         return (1 - smoothing) * log_c + smoothing * smooth_sum / total
     if spec.kind in ("bce_logits", "bce"):
         y = targets.double()

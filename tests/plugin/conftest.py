@@ -9,6 +9,7 @@ import pytest_nncheck.discovery  # noqa: F401
 import pytest_nncheck.gradients.check  # noqa: F401
 import pytest_nncheck.health.html  # noqa: F401
 import pytest_nncheck.health.training  # noqa: F401
+import pytest_nncheck.recipe.models  # noqa: F401
 import pytest_nncheck.summary  # noqa: F401
 
 torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)

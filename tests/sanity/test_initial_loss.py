@@ -1,3 +1,4 @@
+import copy
 import math
 
 import pytest
@@ -5,6 +6,7 @@ import torch
 from torch import nn
 
 from pytest_nncheck import NNCheckError, assert_initial_loss, check_initial_loss
+from pytest_nncheck.gradients.seeded import seeded
 from tests.sanity.conftest import cnn, mlp
 from tests.state import assert_unchanged, snapshot
 
@@ -127,3 +129,126 @@ def test_regression_accepts_zero_output_and_a_bias_at_the_target_mean():
     assert centred.passed, centred.render()
     assert centred.expected == pytest.approx(float(y.double().var(0, unbiased=False).mean()))
     assert "target mean" in centred.render()
+
+
+def _head(model: nn.Module) -> nn.Linear:
+    return model[3]
+
+
+def test_constant_output_is_not_called_over_confident(digits20):
+    x, y = digits20
+    model = mlp()
+    with torch.no_grad():
+        model[0].bias.fill_(-100.0)  # every hidden ReLU dead: the output is the last bias alone
+        _head(model).bias.copy_(torch.linspace(-3, 3, 10))
+    report = check_initial_loss(model, x, y, nn.CrossEntropyLoss())
+    assert not report.passed and report.cause == "constant"
+    assert "the same for every example" in report.render()
+    assert "over-confident" not in report.render()
+
+
+def test_offset_is_told_apart_from_scale(digits20):
+    x, y = digits20
+    model = mlp()
+    with torch.no_grad():
+        _head(model).bias.copy_(torch.linspace(-4, 4, 10))
+    report = check_initial_loss(model, x, y, nn.CrossEntropyLoss())
+    assert not report.passed and report.cause == "offset"
+    assert "bias to 0" in report.render() and "over-confident" not in report.render()
+
+
+def test_scale_quotes_losses_measured_on_the_parts_of_the_output(digits20):
+    x, y = digits20
+    model = mlp()
+    with torch.no_grad():
+        _head(model).weight.mul_(100)
+    report = check_initial_loss(model, x, y, nn.CrossEntropyLoss())
+    assert report.cause == "scale"
+    outputs = check_outputs(model, x)
+    shared = outputs.mean(dim=0, keepdim=True)
+    spread_loss = float(nn.functional.cross_entropy(outputs - shared, y))
+    offset_loss = float(nn.functional.cross_entropy(shared.expand_as(outputs), y))
+    text = report.render()
+    assert f"that spread alone scores {spread_loss:.4g}" in text
+    assert f"the shared offset scores {offset_loss:.4g}" in text
+    assert "predict an excess" not in text
+
+
+def check_outputs(model: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    """The outputs the check sees: the model in its own mode, from seed 0 (dropout included)."""
+    with seeded(0), torch.no_grad():
+        return copy.deepcopy(model)(x)
+
+
+def test_regression_offset_and_scale():
+    torch.manual_seed(0)
+    x, y = torch.randn(32, 4), torch.randn(32, 2)
+    head = nn.Linear(4, 2)
+    with torch.no_grad():
+        head.weight.mul_(0.01)
+        head.bias.fill_(5.0)
+    shifted = check_initial_loss(head, x, y, nn.MSELoss())
+    assert shifted.cause == "offset" and "target mean" in shifted.render()
+    with torch.no_grad():
+        head.weight.mul_(1000)
+        head.bias.zero_()
+    assert check_initial_loss(head, x, y, nn.MSELoss()).cause == "scale"
+
+
+def test_zero_initialised_head_passes_with_a_note(digits20):
+    x, y = digits20
+    model = mlp()
+    with torch.no_grad():
+        _head(model).weight.zero_()
+        _head(model).bias.zero_()
+    report = check_initial_loss(model, x, y, nn.CrossEntropyLoss())
+    assert report.passed and "identical for every example" in report.render()
+
+
+def test_softmax_before_cross_entropy_is_named_at_init(digits20):
+    x, y = digits20
+    report = check_initial_loss(nn.Sequential(mlp(), nn.Softmax(dim=1)), x, y, nn.CrossEntropyLoss())
+    assert report.observed == pytest.approx(math.log(10), rel=0.01)
+    assert not report.passed and "softmax before CrossEntropyLoss" in report.render()
+
+
+def test_prior_is_suggested_only_where_it_applies(digits20):
+    x, y = digits20
+    custom = lambda out, t: out.abs().mean()  # noqa: E731
+    with pytest.raises(NNCheckError, match="pass expected=<value>") as unknown:
+        check_initial_loss(mlp(), x, y, custom)
+    assert "prior" not in str(unknown.value)
+    with pytest.raises(NNCheckError, match="expected='prior' needs a class-target loss.*pass "
+                                           "expected=<value>"):
+        check_initial_loss(mlp(), x, y, custom, expected="prior")
+    torch.manual_seed(0)
+    with pytest.raises(NNCheckError, match="pass a number"):
+        check_initial_loss(nn.Linear(64, 1), x, y[:, None].float(), nn.MSELoss(), expected="prior")
+
+
+def test_bad_inputs_are_one_line_each(digits20):
+    x, y = digits20
+    with pytest.raises(NNCheckError, match=r"the batch is empty: input\[0\] has shape \(0, 64\)"):
+        check_initial_loss(mlp(), x[:0], y[:0], nn.CrossEntropyLoss())
+    with pytest.raises(NNCheckError, match=r"the batch is empty: targets has shape \(0,\)"):
+        check_initial_loss(mlp(), x, y[:0], nn.CrossEntropyLoss())
+    with pytest.raises(NNCheckError, match="every target is ignore_index"):
+        check_initial_loss(mlp(), x, torch.full_like(y, -100), nn.CrossEntropyLoss())
+    with pytest.raises(NNCheckError, match=r"loss_fn is the class CrossEntropyLoss.*pass "
+                                           r"CrossEntropyLoss\(\)"):
+        check_initial_loss(mlp(), x, y, nn.CrossEntropyLoss)
+
+
+def test_broadcasting_regression_shapes_fail_and_are_named():
+    torch.manual_seed(0)
+    x = torch.randn(16, 4)
+    y = torch.randn(16)
+    head = nn.Linear(4, 1)
+    with torch.no_grad():
+        head.weight.mul_(0.01)
+        head.bias.zero_()
+    report = check_initial_loss(head, x, y, nn.MSELoss())
+    assert not report.passed
+    assert "(16, 1)" in report.render() and "(16,)" in report.render()
+    assert "broadcast to (16, 16)" in report.render()
+    assert check_initial_loss(head, x, y[:, None], nn.MSELoss()).passed
