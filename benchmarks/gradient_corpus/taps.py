@@ -1,0 +1,202 @@
+"""Mutants without editing anybody's code: identity "taps" whose backward rewrites a gradient.
+
+A tap is an autograd Function that returns its input unchanged and, in the backward, rewrites
+the gradient arriving at that tensor. Placed around an input (the callable is wrapped) or a
+parameter (the layer is called through ``torch.func.functional_call`` with the tapped
+parameter), it turns a correct case into a buggy one whose forward is exactly the original.
+``torch.autograd.gradcheck`` perturbs inputs only, so parameter taps are invisible to it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+import torch
+from torch import nn
+
+from .case import MUTANT, Case, callable_of
+
+SCALE = 1.05        # a dense bug: every entry of the gradient 5% off
+ENTRY_FACTOR = 1.2  # a sparse bug: one entry 20% off
+
+
+def _scale(gradient: torch.Tensor, entry: int) -> torch.Tensor:
+    return gradient * SCALE
+
+
+def _entry(gradient: torch.Tensor, entry: int) -> torch.Tensor:
+    rewritten = gradient.clone()
+    rewritten.view(-1)[entry] *= ENTRY_FACTOR
+    return rewritten
+
+
+def _zero(gradient: torch.Tensor, entry: int) -> torch.Tensor:
+    return torch.zeros_like(gradient)
+
+
+REWRITES: Dict[str, Callable[[torch.Tensor, int], torch.Tensor]] = {
+    "scale": _scale,   # gradient x 1.05
+    "entry": _entry,   # one entry (the largest analytic one) x 1.2
+    "zero": _zero,     # gradient dropped, as when a backward forgets an input
+}
+
+
+class GradientTap(torch.autograd.Function):
+    """Identity in the forward; the backward returns ``REWRITES[rewrite](grad, entry)``."""
+
+    @staticmethod
+    def forward(ctx, tensor: torch.Tensor, rewrite: str, entry: int) -> torch.Tensor:
+        ctx.rewrite, ctx.entry = rewrite, entry
+        return tensor.view_as(tensor)
+
+    @staticmethod
+    def backward(ctx, gradient: torch.Tensor):
+        return REWRITES[ctx.rewrite](gradient, ctx.entry), None, None
+
+
+def tap(tensor: torch.Tensor, rewrite: str, entry: int = 0) -> torch.Tensor:
+    """``tensor`` unchanged, with its incoming gradient rewritten in the backward."""
+    return GradientTap.apply(tensor, rewrite, entry)
+
+
+def _tapped_arguments(inputs: Sequence[Any], position: int, rewrite: str, entry: int) -> List[Any]:
+    tapped = list(inputs)
+    tapped[position] = tap(inputs[position], rewrite, entry)
+    return tapped
+
+
+class InputTapped(nn.Module):
+    """A layer whose ``position``-th input passes through a tap (its parameters stay checked)."""
+
+    def __init__(self, inner: nn.Module, position: int, rewrite: str, entry: int) -> None:
+        super().__init__()
+        self.inner, self.position, self.rewrite, self.entry = inner, position, rewrite, entry
+
+    def forward(self, *inputs: Any) -> Any:
+        return self.inner(*_tapped_arguments(inputs, self.position, self.rewrite, self.entry))
+
+
+class ParameterTapped(nn.Module):
+    """A layer called with one of its parameters passed through a tap."""
+
+    def __init__(self, inner: nn.Module, parameter: str, rewrite: str, entry: int) -> None:
+        super().__init__()
+        self.inner, self.parameter, self.rewrite, self.entry = inner, parameter, rewrite, entry
+
+    def forward(self, *inputs: Any) -> Any:
+        weight = self.inner.get_parameter(self.parameter)
+        return torch.func.functional_call(
+            self.inner, {self.parameter: tap(weight, self.rewrite, self.entry)}, inputs)
+
+
+@dataclass(frozen=True)
+class InputTappedCall:
+    """A plain callable whose ``position``-th argument passes through a tap."""
+
+    fn: Callable
+    position: int
+    rewrite: str
+    entry: int
+
+    def __call__(self, *inputs: Any) -> Any:
+        return self.fn(*_tapped_arguments(inputs, self.position, self.rewrite, self.entry))
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where a tap goes: an input position or a parameter name, and what it rewrites."""
+
+    rewrite: str
+    position: Optional[int] = None
+    parameter: Optional[str] = None
+
+    @property
+    def visible_to_gradcheck(self) -> bool:
+        return self.parameter is None
+
+    @property
+    def label(self) -> str:
+        where = f"input[{self.position}]" if self.parameter is None else self.parameter
+        return f"{self.rewrite}@{where}"
+
+
+def _floating_outputs(result: Any) -> List[torch.Tensor]:
+    values = result.values() if isinstance(result, dict) else (
+        result if isinstance(result, (tuple, list)) else [result])
+    return [v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
+
+
+def largest_gradient_entry(case: Case, target: Target) -> int:
+    """The flat index where the case's analytic gradient at ``target`` is largest.
+
+    Taken for a fixed random projection of the outputs: an entry whose gradient is zero for
+    every projection cannot carry a bug, the largest one surely does.
+    """
+    fn, *inputs = case.build()
+    tensor = (inputs[target.position] if target.parameter is None
+              else fn.get_parameter(target.parameter))
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        outputs = _floating_outputs(callable_of(fn)(*inputs))
+        generator = torch.Generator().manual_seed(1)
+        scalar = sum((o * torch.randn(o.shape, generator=generator, dtype=torch.float64)
+                      .to(o.dtype)).sum() for o in outputs)
+        (gradient,) = torch.autograd.grad(scalar, [tensor], allow_unused=True)
+    if gradient is None:
+        return 0
+    return int(gradient.detach().abs().reshape(-1).argmax())
+
+
+def targets(case: Case) -> List[Target]:
+    """The taps a correct case yields: scale and one entry on the first checked tensor, zero on
+    the second, for its inputs and (for a layer) again for its parameters."""
+    fn, *inputs = case.build()
+    positions = [i for i, x in enumerate(inputs)
+                 if isinstance(x, torch.Tensor) and x.requires_grad and x.is_floating_point()]
+    result: List[Target] = []
+    if positions:
+        result += [Target("scale", position=positions[0]), Target("entry", position=positions[0])]
+        if len(positions) > 1:
+            result.append(Target("zero", position=positions[1]))
+    if isinstance(fn, nn.Module):
+        names = [name for name, p in fn.named_parameters() if p.requires_grad]
+        if names:
+            result += [Target("scale", parameter=names[0]), Target("entry", parameter=names[0])]
+            if len(names) > 1:
+                result.append(Target("zero", parameter=names[1]))
+    return result
+
+
+def _tapped_builder(case: Case, target: Target) -> Callable[[], Tuple[Any, ...]]:
+    """Builds the mutant; the entry an ``entry`` tap rewrites is found on a fresh build first."""
+    def build() -> Tuple[Any, ...]:
+        entry = largest_gradient_entry(case, target) if target.rewrite == "entry" else 0
+        fn, *inputs = case.build()
+        if target.parameter is not None:
+            return (ParameterTapped(fn, target.parameter, target.rewrite, entry), *inputs)
+        if isinstance(fn, nn.Module):
+            return (InputTapped(fn, target.position, target.rewrite, entry), *inputs)
+        return (InputTappedCall(callable_of(fn), target.position, target.rewrite, entry), *inputs)
+    return build
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """A buggy variant of a correct case, with the tap that made it."""
+
+    case: Case
+    origin: Case
+    target: Target
+
+
+def mutants(case: Case) -> List[Mutant]:
+    """Every tapped variant of one correct case."""
+    result = []
+    for target in targets(case):
+        mutant = replace(case, name=f"{case.name} [{target.label}]", label=MUTANT,
+                         build=_tapped_builder(case, target),
+                         note=f"{target.label}: " + ("a parameter tap, which gradcheck cannot see"
+                                                     if not target.visible_to_gradcheck else
+                                                     "an input tap"))
+        result.append(Mutant(mutant, case, target))
+    return result
