@@ -25,7 +25,7 @@ def _scale(gradient: torch.Tensor, entry: int) -> torch.Tensor:
 
 
 def _entry(gradient: torch.Tensor, entry: int) -> torch.Tensor:
-    rewritten = gradient.clone()
+    rewritten = gradient.clone(memory_format=torch.contiguous_format)
     rewritten.view(-1)[entry] *= ENTRY_FACTOR
     return rewritten
 
@@ -102,13 +102,20 @@ class InputTappedCall:
         return self.fn(*_tapped_arguments(inputs, self.position, self.rewrite, self.entry))
 
 
+# A tensor whose analytic gradient is below this fraction of the largest one in the case gets
+# no tap: its gradient is zero up to round-off (a conv bias before instance norm, a key bias
+# under softmax), so rewriting it changes nothing and would make a "mutant" that is no bug.
+NO_GRADIENT = 1e-10
+
+
 @dataclass(frozen=True)
 class Target:
-    """Where a tap goes: an input position or a parameter name, and what it rewrites."""
+    """Where a tap goes: an input position or a parameter name, what it rewrites, which entry."""
 
     rewrite: str
     position: Optional[int] = None
     parameter: Optional[str] = None
+    entry: int = 0  # the flat index an "entry" tap rewrites: the largest analytic gradient
 
     @property
     def visible_to_gradcheck(self) -> bool:
@@ -126,57 +133,63 @@ def _floating_outputs(result: Any) -> List[torch.Tensor]:
     return [v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
 
 
-def largest_gradient_entry(case: Case, target: Target) -> int:
-    """The flat index where the case's analytic gradient at ``target`` is largest.
+def _gradients(fn: Any, inputs: Sequence[Any], tensors: List[torch.Tensor]) -> List[torch.Tensor]:
+    """Analytic gradients of a fixed random projection of the outputs, or [] if that fails."""
+    try:
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(0)
+            outputs = _floating_outputs(callable_of(fn)(*inputs))
+            generator = torch.Generator().manual_seed(1)
+            scalar = sum((o * torch.randn(o.shape, generator=generator, dtype=torch.float64)
+                          .to(o.dtype)).sum() for o in outputs)
+            gradients = torch.autograd.grad(scalar, tensors, allow_unused=True)
+    except Exception:  # a case that cannot be differentiated here gets every tap, unchecked
+        return []
+    return [torch.zeros_like(t) if g is None else g.detach() for t, g in zip(tensors, gradients)]
 
-    Taken for a fixed random projection of the outputs: an entry whose gradient is zero for
-    every projection cannot carry a bug, the largest one surely does.
-    """
-    fn, *inputs = case.build()
-    tensor = (inputs[target.position] if target.parameter is None
-              else fn.get_parameter(target.parameter))
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(0)
-        outputs = _floating_outputs(callable_of(fn)(*inputs))
-        generator = torch.Generator().manual_seed(1)
-        scalar = sum((o * torch.randn(o.shape, generator=generator, dtype=torch.float64)
-                      .to(o.dtype)).sum() for o in outputs)
-        (gradient,) = torch.autograd.grad(scalar, [tensor], allow_unused=True)
-    if gradient is None:
-        return 0
-    return int(gradient.detach().abs().reshape(-1).argmax())
+
+def _three_taps(keys: List[Any], gradients: Dict[Any, torch.Tensor], make) -> List[Target]:
+    """Scale and one entry on the first tensor with a gradient, zero on the second."""
+    if gradients:
+        largest = max(float(g.abs().max()) for g in gradients.values() if g.numel())
+        keys = [k for k in keys if float(gradients[k].abs().max()) > NO_GRADIENT * largest]
+    result: List[Target] = []
+    if keys:
+        entry = int(gradients[keys[0]].abs().reshape(-1).argmax()) if gradients else 0
+        result += [make("scale", keys[0], 0), make("entry", keys[0], entry)]
+    if len(keys) > 1:
+        result.append(make("zero", keys[1], 0))
+    return result
 
 
 def targets(case: Case) -> List[Target]:
     """The taps a correct case yields: scale and one entry on the first checked tensor, zero on
-    the second, for its inputs and (for a layer) again for its parameters."""
+    the second, for its inputs and (for a layer) again for its parameters. Tensors whose
+    gradient is zero get none."""
     fn, *inputs = case.build()
     positions = [i for i, x in enumerate(inputs)
                  if isinstance(x, torch.Tensor) and x.requires_grad and x.is_floating_point()]
-    result: List[Target] = []
-    if positions:
-        result += [Target("scale", position=positions[0]), Target("entry", position=positions[0])]
-        if len(positions) > 1:
-            result.append(Target("zero", position=positions[1]))
-    if isinstance(fn, nn.Module):
-        names = [name for name, p in fn.named_parameters() if p.requires_grad]
-        if names:
-            result += [Target("scale", parameter=names[0]), Target("entry", parameter=names[0])]
-            if len(names) > 1:
-                result.append(Target("zero", parameter=names[1]))
-    return result
+    names = ([name for name, p in fn.named_parameters() if p.requires_grad]
+             if isinstance(fn, nn.Module) else [])
+    tensors = [inputs[i] for i in positions] + [fn.get_parameter(n) for n in names]
+    gradients = dict(zip(positions + names, _gradients(fn, inputs, tensors)))
+    position_gradients = {k: v for k, v in gradients.items() if isinstance(k, int)}
+    name_gradients = {k: v for k, v in gradients.items() if isinstance(k, str)}
+    return (_three_taps(positions, position_gradients,
+                        lambda rewrite, key, entry: Target(rewrite, position=key, entry=entry))
+            + _three_taps(names, name_gradients,
+                          lambda rewrite, key, entry: Target(rewrite, parameter=key, entry=entry)))
 
 
 def _tapped_builder(case: Case, target: Target) -> Callable[[], Tuple[Any, ...]]:
-    """Builds the mutant; the entry an ``entry`` tap rewrites is found on a fresh build first."""
     def build() -> Tuple[Any, ...]:
-        entry = largest_gradient_entry(case, target) if target.rewrite == "entry" else 0
         fn, *inputs = case.build()
+        rewrite, entry = target.rewrite, target.entry
         if target.parameter is not None:
-            return (ParameterTapped(fn, target.parameter, target.rewrite, entry), *inputs)
+            return (ParameterTapped(fn, target.parameter, rewrite, entry), *inputs)
         if isinstance(fn, nn.Module):
-            return (InputTapped(fn, target.position, target.rewrite, entry), *inputs)
-        return (InputTappedCall(callable_of(fn), target.position, target.rewrite, entry), *inputs)
+            return (InputTapped(fn, target.position, rewrite, entry), *inputs)
+        return (InputTappedCall(callable_of(fn), target.position, rewrite, entry), *inputs)
     return build
 
 

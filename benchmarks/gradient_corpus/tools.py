@@ -65,8 +65,8 @@ def run_nncheck(fn: Any, inputs: Tuple[Any, ...], options: Dict[str, Any]) -> Ou
         verdict = PASSED
     else:
         verdict = INCONCLUSIVE
-    return Outcome(verdict, 0.0, "" if verdict == PASSED else _nncheck_reason(report),
-                   report.render())
+    reason = _first_line(report.render()) if verdict == PASSED else _nncheck_reason(report)
+    return Outcome(verdict, 0.0, reason, report.render())
 
 
 def _gradcheck(fast: bool) -> Callable[[Any, Tuple[Any, ...], Dict[str, Any]], Outcome]:

@@ -6,7 +6,7 @@ from torch import nn
 
 from benchmarks.gradient_corpus.case import Case
 from benchmarks.gradient_corpus.taps import (ENTRY_FACTOR, SCALE, InputTapped, ParameterTapped,
-                                             mutants, tap)
+                                             mutants, tap, targets)
 
 
 def _x(*shape: int, seed: int = 0) -> torch.Tensor:
@@ -36,6 +36,15 @@ def test_entry_tap_changes_one_entry_only():
     expected.view(-1)[5] *= ENTRY_FACTOR
     assert torch.allclose(gradient, expected)
     assert int((gradient != true).sum()) == 1
+
+
+def test_entry_tap_takes_a_non_contiguous_gradient():
+    x = _x(3, 4)
+    weights = torch.arange(1.0, 13.0, dtype=torch.float64).reshape(4, 3)
+    (gradient,) = torch.autograd.grad((tap(x, "entry", 5).t() * weights).sum(), [x])
+    expected = weights.t().contiguous()
+    expected.view(-1)[5] *= ENTRY_FACTOR
+    assert torch.allclose(gradient, expected)
 
 
 def test_zero_tap_drops_the_gradient():
@@ -84,3 +93,13 @@ def test_a_correct_case_yields_input_and_parameter_mutants_that_are_wrong():
         torch.testing.assert_close(fn(x, y), layer(x, y))
         wrong = torch.autograd.grad(fn(x, y).sum(), [x, y, fn.inner.weight, fn.inner.bias])
         assert any(not torch.allclose(a, b) for a, b in zip(wrong, clean)), variant.target.label
+
+
+def test_a_tensor_whose_gradient_is_zero_gets_no_tap():
+    """Rewriting a zero gradient (a bias under instance norm) would be a mutant that is no bug."""
+    def build():
+        normalised = nn.Sequential(nn.Conv1d(2, 2, 1), nn.InstanceNorm1d(2)).double()
+        return normalised, _x(3, 2, 5)
+
+    assert [t.label for t in targets(Case("conv then instance norm", "torch", build))] == [
+        "scale@input[0]", "entry@input[0]", "scale@0.weight", "entry@0.weight"]
