@@ -133,8 +133,9 @@ def _floating_outputs(result: Any) -> List[torch.Tensor]:
     return [v for v in values if isinstance(v, torch.Tensor) and v.is_floating_point()]
 
 
-def _gradients(fn: Any, inputs: Sequence[Any], tensors: List[torch.Tensor]) -> List[torch.Tensor]:
-    """Analytic gradients of a fixed random projection of the outputs, or [] if that fails."""
+def _gradients(fn: Any, inputs: Sequence[Any],
+               tensors: List[torch.Tensor]) -> Optional[List[torch.Tensor]]:
+    """Analytic gradients of a fixed random projection of the outputs, or None if that fails."""
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(0)
@@ -143,19 +144,18 @@ def _gradients(fn: Any, inputs: Sequence[Any], tensors: List[torch.Tensor]) -> L
             scalar = sum((o * torch.randn(o.shape, generator=generator, dtype=torch.float64)
                           .to(o.dtype)).sum() for o in outputs)
             gradients = torch.autograd.grad(scalar, tensors, allow_unused=True)
-    except Exception:  # a case that cannot be differentiated here gets every tap, unchecked
-        return []
+    except Exception:  # a case that cannot be differentiated plainly yields no mutant
+        return None
     return [torch.zeros_like(t) if g is None else g.detach() for t, g in zip(tensors, gradients)]
 
 
-def _three_taps(keys: List[Any], gradients: Dict[Any, torch.Tensor], make) -> List[Target]:
+def _three_taps(keys: List[Any], gradients: Dict[Any, torch.Tensor], largest: float,
+                make) -> List[Target]:
     """Scale and one entry on the first tensor with a gradient, zero on the second."""
-    if gradients:
-        largest = max(float(g.abs().max()) for g in gradients.values() if g.numel())
-        keys = [k for k in keys if float(gradients[k].abs().max()) > NO_GRADIENT * largest]
+    keys = [k for k in keys if float(gradients[k].abs().max()) > NO_GRADIENT * largest]
     result: List[Target] = []
     if keys:
-        entry = int(gradients[keys[0]].abs().reshape(-1).argmax()) if gradients else 0
+        entry = int(gradients[keys[0]].abs().reshape(-1).argmax())
         result += [make("scale", keys[0], 0), make("entry", keys[0], entry)]
     if len(keys) > 1:
         result.append(make("zero", keys[1], 0))
@@ -165,19 +165,21 @@ def _three_taps(keys: List[Any], gradients: Dict[Any, torch.Tensor], make) -> Li
 def targets(case: Case) -> List[Target]:
     """The taps a correct case yields: scale and one entry on the first checked tensor, zero on
     the second, for its inputs and (for a layer) again for its parameters. Tensors whose
-    gradient is zero get none."""
+    gradient is zero get none; a case whose plain forward and backward raise gets none."""
     fn, *inputs = case.build()
     positions = [i for i, x in enumerate(inputs)
                  if isinstance(x, torch.Tensor) and x.requires_grad and x.is_floating_point()]
     names = ([name for name, p in fn.named_parameters() if p.requires_grad]
              if isinstance(fn, nn.Module) else [])
     tensors = [inputs[i] for i in positions] + [fn.get_parameter(n) for n in names]
-    gradients = dict(zip(positions + names, _gradients(fn, inputs, tensors)))
-    position_gradients = {k: v for k, v in gradients.items() if isinstance(k, int)}
-    name_gradients = {k: v for k, v in gradients.items() if isinstance(k, str)}
-    return (_three_taps(positions, position_gradients,
+    analytic = _gradients(fn, inputs, tensors)
+    if analytic is None:
+        return []
+    gradients = dict(zip(positions + names, analytic))
+    largest = max((float(g.abs().max()) for g in analytic if g.numel()), default=0.0)
+    return (_three_taps(positions, gradients, largest,
                         lambda rewrite, key, entry: Target(rewrite, position=key, entry=entry))
-            + _three_taps(names, name_gradients,
+            + _three_taps(names, gradients, largest,
                           lambda rewrite, key, entry: Target(rewrite, parameter=key, entry=entry)))
 
 

@@ -103,3 +103,10 @@ def test_a_tensor_whose_gradient_is_zero_gets_no_tap():
 
     assert [t.label for t in targets(Case("conv then instance norm", "torch", build))] == [
         "scale@input[0]", "entry@input[0]", "scale@0.weight", "entry@0.weight"]
+
+
+def test_a_case_that_cannot_be_differentiated_yields_no_mutant():
+    def build():
+        return (lambda x: x.detach() * 2), _x(3)
+
+    assert targets(Case("detached", "torch", build)) == []
