@@ -1,13 +1,31 @@
-"""Gradient checkers on the same suite of correct and wrong layers: bugs caught, false alarms, time.
+"""Gradient checkers on our layer suite and on a corpus of real custom autograd code: bugs caught,
+false alarms, time.
 
-    python benchmarks/gradcheck_vs_torch.py [--repeat N]
+    python benchmarks/gradcheck_vs_torch.py [--repeat N] [--part all|suite|corpus]
+        [--only nncheck|gradcheck|fast] [--case SUBSTRING] [--json PATH] [--limit SECONDS]
 
-Total time is the sum over the suite of each layer's median time over N runs.
-Tools: pytest_nncheck.check_gradients; torch.autograd.gradcheck in its default (slow) mode and
-with fast_mode=True, called the way users call them (the module or function and its input
-tuple, in float64); pytest_torch.assert_gradcheck when pytest-torch is installed. The suite is
-tests/gradients/layer_suite.py. The cost model is (2k+1) forwards + 1 backward for the k probes a
-check evaluated, timed on the same layer; the overhead is the check's wall time over it.
+The corpus (benchmarks/gradient_corpus/) imports these packages; install them first, pinned to
+the CPU torch (torchsort compiles a C++ extension: no build isolation, and no CUDA compiler on
+PATH), and the buggy entmax release beside the installed one:
+
+    pip install -c benchmarks/constraints.txt entmax sparsemax qpth cvxpylayers snntorch \
+        torchdiffeq vector-quantize-pytorch kornia x-transformers monai torch-geometric==2.8.1 && \
+    PATH=$VIRTUAL_ENV/bin:/usr/bin:/bin pip install -c benchmarks/constraints.txt \
+        --no-build-isolation torchsort && \
+    pip install --no-deps --no-build-isolation \
+        --target /tmp/gradient-corpus-releases/entmax-1.0 entmax==1.0
+
+Suite: total time is the sum over tests/gradients/layer_suite.py of each layer's median time over
+N runs. Tools: pytest_nncheck.check_gradients; torch.autograd.gradcheck in its default (slow)
+mode and with fast_mode=True, called the way users call them (the module or function and its
+input tuple, in float64); pytest_torch.assert_gradcheck when pytest-torch is installed. The cost
+model is (2k+1) forwards + 1 backward for the k probes a check evaluated, timed on the same layer;
+the overhead is the check's wall time over it.
+
+Corpus: every case and mutant is run once per tool, each call in a forked process on one thread
+under --limit seconds (a hang is a time-out, a crash an error). A bug counts as failed only on a
+failed verdict (inconclusive, errors and time-outs do not); a false alarm is a failed verdict or
+an error on correct code.
 """
 from __future__ import annotations
 
@@ -23,6 +41,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.gradient_corpus.tally import corpus_main  # noqa: E402
 from pytest_nncheck import check_gradients  # noqa: E402
 from tests.gradients.layer_suite import all_cases  # noqa: E402
 
@@ -123,7 +142,21 @@ def _larger_layers() -> List[tuple]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7, help="runs per layer (median taken)")
+    parser.add_argument("--part", choices=("all", "suite", "corpus"), default="all")
+    parser.add_argument("--only", choices=("nncheck", "gradcheck", "fast"),
+                        help="run one tool on the corpus")
+    parser.add_argument("--case", default="", help="corpus cases whose name contains this")
+    parser.add_argument("--json", type=Path, help="write one record per (corpus case, tool)")
+    parser.add_argument("--limit", type=float, default=60.0,
+                        help="seconds per tool call on a corpus case")
     args = parser.parse_args()
+    if args.part in ("all", "suite"):
+        suite_main(args.repeat)
+    if args.part in ("all", "corpus"):
+        corpus_main(args.only, args.case, args.json, args.limit)
+
+
+def suite_main(repeat: int) -> None:
     torch.manual_seed(0)
     cases = all_cases()
     tools: Dict[str, Callable] = {
@@ -144,7 +177,7 @@ def main() -> None:
     seconds = {name: 0.0 for name in tools}
     for case in cases:  # tools interleaved per layer, so a busy moment does not favour one tool
         for name, run in tools.items():
-            seconds[name] += _timed(run, case, repeat=args.repeat)
+            seconds[name] += _timed(run, case, repeat=repeat)
     for name, run in tools.items():
         detected = [c for c in bugs if run(c)]
         alarms = [c for c in correct if run(c)]
