@@ -14,9 +14,9 @@ from pathlib import Path
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .config import Config
+from .positions import node_starts
 from .rules import ALL_RULES
 from .rules.base import FileContext, Rule
 from .suppressions import is_suppressed
@@ -141,20 +141,20 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Findin
 
 
 def _resolve(context: FileContext, module: cst.Module, source: str, path: str) -> List[Finding]:
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    starts = node_starts(module, (raw.node for raw in context.findings), source)
     lines = source.splitlines()
     findings = []
     seen = set()
     for raw in context.findings:
-        start = positions[raw.node].start
-        line_text = lines[start.line - 1] if 0 < start.line <= len(lines) else ""
+        line, column = starts[id(raw.node)]
+        line_text = lines[line - 1] if 0 < line <= len(lines) else ""
         if is_suppressed(raw.rule.code, line_text):
             continue
-        key = (start.line, start.column, raw.rule.code)
+        key = (line, column, raw.rule.code)
         if key in seen:
             continue
         seen.add(key)
-        findings.append(Finding(path, start.line, start.column + 1, raw.rule.code, raw.rule.name,
+        findings.append(Finding(path, line, column + 1, raw.rule.code, raw.rule.name,
                                 raw.message, raw.rule.severity))
     return findings
 
