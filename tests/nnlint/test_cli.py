@@ -390,3 +390,19 @@ def test_config_excludes_apply_to_files_named_explicitly(tmp_path, capsys, monke
                                                                    "vendor/own.py"]
     assert out.splitlines()[-1] == "2 findings in 2 files (2 files checked)"
     assert run(capsys, "generated/model.py")[1] == "All checks passed (0 files checked)\n"
+
+
+def test_flake8_plugin_honours_tool_nnlint(tmp_path):
+    pytest.importorskip("flake8")
+    write(tmp_path, "pyproject.toml", '[tool.nnlint]\nignore = ["NN3"]\nexclude = ["generated"]\n'
+          '[tool.nnlint.per-file-ignores]\n"scripts/*" = ["NN102"]\n')
+    for name in ("train.py", "generated/out.py", "scripts/run.py"):
+        write(tmp_path, name, SAMPLING + FORWARD)
+    done = subprocess.run([sys.executable, "-m", "flake8", "--select", "NN", "."], cwd=tmp_path,
+                          capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["./train.py:4:12: NN102 " + done.stdout.split(" NN102 ")[1]
+                                        .splitlines()[0]], done.stdout + done.stderr
+    write(tmp_path, "pyproject.toml", '[tool.nnlint]\nignore = ["NN3O2"]\n')
+    done = subprocess.run([sys.executable, "-m", "flake8", "--select", "NN", "train.py"],
+                          cwd=tmp_path, capture_output=True, text=True)
+    assert done.returncode != 0 and "unknown code 'NN3O2' in [tool.nnlint] ignore" in done.stderr
