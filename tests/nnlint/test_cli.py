@@ -325,7 +325,7 @@ def test_a_closed_pipe_ends_quietly(tmp_path, args):
 
 
 def test_head_reads_one_line_and_nnlint_exits_quietly(tmp_path):
-    write(tmp_path, "bad.py", FORWARD * 2000)  # far more output than a pipe buffers
+    write(tmp_path, "bad.py", FORWARD * 600)  # 100 kB of findings: more than a pipe buffers
     command = f"{sys.executable} -m nnlint --no-cache bad.py | head -1"
     done = subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True, text=True,
                           timeout=120)
