@@ -7,7 +7,7 @@ at, keeps a full lint near the cost of the parse itself.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, Dict, List, Tuple, Type
+from typing import Callable, Dict, List, Literal, Optional, Tuple, Type, get_origin
 
 import libcst as cst
 
@@ -24,11 +24,20 @@ _FIELDS: Dict[type, Tuple[str, ...]] = {}
 _IS_NODE: Dict[type, bool] = {}
 
 
+# Field types that never hold a node (Name.value, Integer.value, SimpleString quotes...): not read.
+_LEAF_TYPES = (str, bool, Optional[str])
+
+
+def _holds_nodes(field: dataclasses.Field) -> bool:
+    return field.type not in _LEAF_TYPES and get_origin(field.type) is not Literal
+
+
 def _fields(cls: type) -> Tuple[str, ...]:
     fields = _FIELDS.get(cls)
     if fields is None:
         fields = tuple(f.name for f in dataclasses.fields(cls)
-                       if f.name not in _PUNCTUATION_FIELDS and not f.name.startswith("whitespace"))
+                       if f.name not in _PUNCTUATION_FIELDS and not f.name.startswith("whitespace")
+                       and _holds_nodes(f))
         _FIELDS[cls] = fields
     return fields
 
@@ -100,7 +109,8 @@ def walk(root: cst.CSTNode, visit: Dict[Type[cst.CSTNode], List[Handler]],
             if cls in leave:
                 push(_Leaving(node))
             kids = []
-            for name in fields_of(cls) or _fields(cls):
+            fields = fields_of(cls)
+            for name in _fields(cls) if fields is None else fields:
                 value = getattr(node, name)
                 kind = type(value)
                 if kind is list or kind is tuple:
