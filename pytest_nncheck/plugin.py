@@ -5,14 +5,25 @@ Without ``--nncheck`` nothing is imported or collected (no torch import), and te
 """
 from __future__ import annotations
 
+import importlib.util
+import inspect
 import json
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional
 
 import pytest
 
+from .settings import Settings, SettingsError, read_settings
+
 _RECORD_KEY = "nncheck"
+_CHECK_KEY = "nncheck-check"
+_ID_PREFIX = "nncheck::"
+_SETTINGS = pytest.StashKey[Settings]()
+_SELECTED = pytest.StashKey[List[str]]()
+_EMPTY_MODULES = pytest.StashKey[List[str]]()
+# A failing layer shows at most this many lines: the report table, or the error and its frame.
+MAX_FAILURE_LINES = 40
 
 
 def pytest_addhooks(pluginmanager: Any) -> None:
@@ -25,88 +36,124 @@ def pytest_addoption(parser: Any) -> None:
     group.addoption("--nncheck", action="store_true", default=False,
                     help="run nncheck checks: gradient-check the layers in nncheck_modules and "
                          "the tests marked @pytest.mark.nncheck")
-    group.addoption("--nncheck-seed", type=int, default=None, help="seed for every check (0)")
-    group.addoption("--nncheck-device", choices=("auto", "cpu", "cuda"), default=None,
-                    help="device for checks: auto (CUDA when present), cpu or cuda")
+    group.addoption("--nncheck-seed", default=None, help="seed for every check (0)")
+    group.addoption("--nncheck-device", default=None,
+                    help="device for checks: auto (CUDA when present), cpu, cuda or cuda:N")
     group.addoption("--nncheck-report", metavar="PATH", default=None,
                     help="write a JSON report of every nncheck check to PATH")
     group.addoption("--nncheck-modules", default=None,
-                    help="comma- or space-separated import paths to scan for custom layers")
+                    help="comma- or space-separated modules or packages to scan for custom layers")
+    group.addoption("--nncheck-html", metavar="DIR", default=None,
+                    help="write the training-health HTML reports to DIR")
     parser.addini("nncheck_seed", "seed for every nncheck check", default="0")
-    parser.addini("nncheck_device", "device for nncheck checks: auto, cpu or cuda", default="auto")
-    parser.addini("nncheck_modules", "import paths scanned for custom layers", type="args",
+    parser.addini("nncheck_device", "device for nncheck checks: auto, cpu, cuda or cuda:N",
+                  default="auto")
+    parser.addini("nncheck_modules", "modules or packages scanned for custom layers", type="args",
                   default=[])
     parser.addini("nncheck_report", "path of the JSON report", default="")
+    parser.addini("nncheck_html", "folder for the training-health HTML reports", default="")
+    parser.addini("nncheck_exclude", "layers not to check: module.Class or Class patterns",
+                  type="args", default=[])
+    parser.addini("nncheck_dtypes", "dtypes fused layers are checked in against their reference "
+                                    "(default: the layer's own)", type="args", default=[])
 
 
 def pytest_configure(config: Any) -> None:
     config.addinivalue_line("markers", "nncheck: an expensive neural-network check; runs only "
                                        "under pytest --nncheck")
-    if config.getoption("--nncheck") and not hasattr(config, "workerinput"):
+    if not config.getoption("--nncheck"):
+        return
+    from . import _require_torch
+    try:
+        _require_torch()
+        config.stash[_SETTINGS] = read_settings(config)
+    except (ImportError, SettingsError) as error:
+        raise pytest.UsageError(str(error)) from None
+    config.stash[_SELECTED] = [arg for arg in config.args if arg.startswith(_ID_PREFIX)]
+    config.args[:] = [arg for arg in config.args if not arg.startswith(_ID_PREFIX)]
+    config.stash[_EMPTY_MODULES] = []
+    if not hasattr(config, "workerinput"):
         config.pluginmanager.register(NNCheckReporter(config), "nncheck-reporter")
 
 
-def _setting(config: Any, name: str) -> Any:
-    value = config.getoption(f"--nncheck-{name}")
-    return value if value is not None else config.getini(f"nncheck_{name}")
+def _settings(config: Any) -> Settings:
+    if _SETTINGS not in config.stash:  # the fixture used without --nncheck: defaults, no CUDA test
+        config.stash[_SETTINGS] = read_settings(config, check_device=False)
+    return config.stash[_SETTINGS]
 
 
-def _modules(config: Any) -> List[str]:
-    option = config.getoption("--nncheck-modules")
-    if option:
-        return [m for m in option.replace(",", " ").split() if m]
-    return list(config.getini("nncheck_modules"))
+def _record_check(node: Any, name: str, report: Any) -> None:
+    """What one fixture check found, kept on the test for the JSON (and HTML) report."""
+    record: Dict[str, Any] = {"check": name.replace("assert_", "").replace("check_", ""),
+                              "passed": bool(getattr(report, "passed", True))}
+    if hasattr(report, "to_dict"):
+        record["figures"] = report.to_dict()
+    folder = _settings(node.config).html
+    if folder and hasattr(report, "save_html"):
+        from .health.html import page_name
+        name = page_name(f"{node.nodeid}::{record['check']}")
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        report.save_html(str(Path(folder) / name))
+        record["html"] = name
+    node.user_properties.append((_CHECK_KEY, record))
 
 
 class NNCheckFixture:
-    """The checks with the session's seed and device as defaults (``nncheck.assert_gradients``)."""
+    """The checks of ``pytest_nncheck`` with the session's seed and device as defaults.
 
-    def __init__(self, seed: int, device: str) -> None:
+    ``nncheck.assert_overfit(...)`` is ``pytest_nncheck.assert_overfit(..., seed=<session seed>,
+    device=<session device>)``; every report lands in the JSON report under this test.
+    """
+
+    def __init__(self, seed: int, device: str, node: Any = None) -> None:
         self.seed = seed
         self.device = device
+        self._node = node
 
-    def check_gradients(self, fn: Any, *inputs: Any, **options: Any) -> Any:
-        from . import check_gradients
-        return check_gradients(fn, *inputs, **{"seed": self.seed, **options})
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if not name.startswith(("check_", "assert_")):
+            raise AttributeError(name)
+        import pytest_nncheck
+        try:
+            function = getattr(pytest_nncheck, name)
+        except AttributeError:
+            raise AttributeError(f"pytest_nncheck has no check named {name!r}") from None
+        # An assert_* twin takes **options: its check_* twin says which defaults apply.
+        twin = getattr(pytest_nncheck, name.replace("assert_", "check_", 1), function)
+        accepted = inspect.signature(twin).parameters
+        defaults = {key: value for key, value in (("seed", self.seed), ("device", self.device))
+                    if key in accepted}
 
-    def assert_gradients(self, fn: Any, *inputs: Any, **options: Any) -> Any:
-        from . import assert_gradients
-        return assert_gradients(fn, *inputs, **{"seed": self.seed, **options})
+        def run(*args: Any, **options: Any) -> Any:
+            __tracebackhide__ = True
+            from .reports import CheckFailed
+            try:
+                report = function(*args, **{**defaults, **options})
+            except CheckFailed as failure:
+                if self._node is not None:
+                    _record_check(self._node, name, failure.report)
+                raise
+            if self._node is not None:
+                _record_check(self._node, name, report)
+            return report
 
-    def check_initial_loss(self, *args: Any, **options: Any) -> Any:
-        from . import check_initial_loss
-        return check_initial_loss(*args, **options)
-
-    def assert_initial_loss(self, *args: Any, **options: Any) -> Any:
-        from . import assert_initial_loss
-        return assert_initial_loss(*args, **options)
-
-    def _overfit_options(self, options: Dict[str, Any]) -> Dict[str, Any]:
-        options = {"seed": self.seed, "device": self.device, **options}
-        if str(options["device"]).startswith("cuda"):
-            import torch
-            if not torch.cuda.is_available():
-                pytest.skip(f"device={options['device']!r} but CUDA is not available here")
-        return options
-
-    def check_overfit(self, *args: Any, **options: Any) -> Any:
-        from . import check_overfit
-        return check_overfit(*args, **self._overfit_options(options))
-
-    def assert_overfit(self, *args: Any, **options: Any) -> Any:
-        from . import assert_overfit
-        return assert_overfit(*args, **self._overfit_options(options))
+        run.__name__ = name
+        return run
 
 
 @pytest.fixture
 def nncheck(request: Any) -> NNCheckFixture:
     """The nncheck checks, seeded and placed as the session is configured."""
-    config = request.config
-    return NNCheckFixture(int(_setting(config, "seed")), _setting(config, "device"))
+    settings = _settings(request.config)
+    return NNCheckFixture(settings.seed, settings.device, request.node)
 
 
 class GradientCheckFailed(Exception):
     """Raised by a layer item; pytest shows the report table instead of a traceback."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.render())
+        self.report = report
 
 
 class LayerGradientItem(pytest.Item):
@@ -116,69 +163,87 @@ class LayerGradientItem(pytest.Item):
         super().__init__(**kwargs)
         self.layer = layer
         self.registered = registered
+        self.example: Any = None
 
     def runtest(self) -> None:
-        from .discovery import CannotBuild, build_example
-        from .gradients.seeded import seeded
-        from .errors import NNCheckError
         from .devices import resolve_device
+        from .discovery import CannotBuild, build_example
+        from .errors import NNCheckError
+        from .gradients.seeded import seeded
+        settings = _settings(self.config)
         record: Dict[str, Any] = {"nodeid": self.nodeid, "kind": "gradients",
-                                  "layer": self.layer.qualified, "outcome": "skipped",
+                                  "layer": self.layer.qualified, "verdict": None,
                                   "max_rel_error": None, "worst_entry": None,
-                                  "kinks_crossed": None, "duration": 0.0}
+                                  "kinks_crossed": None, "example": None}
         self.user_properties.append((_RECORD_KEY, record))
-        start = time.perf_counter()
+        with seeded(settings.seed):  # the same inferred example in every process
+            try:
+                built, explicit = build_example(self.layer, self.registered)
+            except CannotBuild as reason:
+                self._skip(str(reason))
+        self.example = built
+        fn, *inputs = [_to(value, resolve_device(settings.device)) for value in built]
         try:
-            with seeded(int(_setting(self.config, "seed"))):  # same example in every process
-                try:
-                    built, explicit = build_example(self.layer, self.registered)
-                except CannotBuild as reason:
-                    self._skip(str(reason))
-            try:
-                device = resolve_device(_setting(self.config, "device"))
-            except NNCheckError as error:
-                self._skip(str(error))
-            fn, *inputs = [_to(value, device) for value in built]
-            try:
-                report = self._check(fn, inputs)
-            except NNCheckError as error:
-                if explicit:
-                    record["outcome"] = "failed"
-                    raise
-                self._skip(f"the inferred example for {self.layer.qualified} does not run "
-                           f"({error}); register one explicitly")
-            worst = report.worst
-            record.update(max_rel_error=report.max_rel_error, kinks_crossed=report.kinks_crossed,
-                          worst_entry=worst.worst_probe if worst is not None else None,
-                          outcome={"passed": "passed", "inconclusive": "inconclusive"}.get(
-                              report.verdict, "failed"))
-            if report.failed:
-                raise GradientCheckFailed(report.render())
-            if report.inconclusive:
-                self._skip(report.notes[-1])
-        finally:
-            record["duration"] = round(time.perf_counter() - start, 6)
+            report = self._check(fn, inputs, settings.seed)
+        except NNCheckError as error:
+            if explicit:
+                raise
+            self._skip(f"the inferred example for {self.layer.qualified} does not run "
+                       f"({error}); register one explicitly")
+        worst = report.worst
+        record.update(verdict=report.verdict, max_rel_error=report.max_rel_error,
+                      kinks_crossed=report.kinks_crossed,
+                      worst_entry=worst.worst_probe if worst is not None else None)
+        if report.failed:
+            raise GradientCheckFailed(report)
+        if report.untested or report.inconclusive:
+            if explicit:
+                raise GradientCheckFailed(report)
+            self._skip(f"the inferred example for {self.layer.qualified} gives no verdict "
+                       f"({report.verdict}): {report.notes[-1] if report.notes else ''}; "
+                       f"register an example")
 
-    def _check(self, fn: Any, inputs: List[Any]) -> Any:
+    def _check(self, fn: Any, inputs: List[Any], seed: int) -> Any:
         from . import check_gradients
-        return check_gradients(fn, *inputs, seed=int(_setting(self.config, "seed")))
+        return check_gradients(fn, *inputs, seed=seed)
 
     def repr_failure(self, excinfo: Any, style: Optional[str] = None) -> str:
         if excinfo.errisinstance(GradientCheckFailed):
+            report = excinfo.value.report
+            text = report.render()
+            if len(text.splitlines()) > MAX_FAILURE_LINES:
+                text = report.render(only_problems=True, max_rows=MAX_FAILURE_LINES // 2)
             if self.config.get_terminal_writer().hasmarkup:
                 from .summary import colour_report
-                return colour_report(str(excinfo.value))
-            return str(excinfo.value)
-        return super().repr_failure(excinfo, style=style)
+                return colour_report(text)
+            return text
+        return self._short_error(excinfo)
+
+    def _short_error(self, excinfo: Any) -> str:
+        """The one-line error and the user's own frames, not ours or torch's."""
+        import torch
+        ours = (str(Path(__file__).parent), str(Path(torch.__file__).parent), "_pytest", "pluggy")
+        frames = [entry for entry in excinfo.traceback
+                  if not any(part in str(entry.path) for part in ours)]
+        from .errors import first_line
+        lines = [f"{self.layer.qualified}: {first_line(excinfo.value)}"]
+        for entry in frames[-3:]:
+            lines.append(f"  {entry.path}:{entry.lineno + 1}")
+            source = entry.statement
+            if source is not None:
+                lines.append(f"    {str(source).strip()[:200]}")
+        return "\n".join(lines)
 
     def reportinfo(self) -> tuple:
-        import inspect
-        try:
-            path = inspect.getsourcefile(self.layer.cls)
-            line = inspect.getsourcelines(self.layer.cls)[1] - 1
-        except (OSError, TypeError):
-            path, line = self.layer.module, None
-        return path, line, self.nodeid
+        path = getattr(self.layer, "path", None)
+        if path is None:
+            try:
+                path = inspect.getsourcefile(self.layer.cls)
+                line = inspect.getsourcelines(self.layer.cls)[1] - 1
+            except (OSError, TypeError):
+                path, line = self.layer.module, None
+            return path, line, self.nodeid
+        return path, self.layer.line, self.nodeid
 
     def _skip(self, reason: str) -> None:
         """Skip, reported at the layer's class definition rather than inside the plugin."""
@@ -228,6 +293,8 @@ class LayerModuleCollector(pytest.Collector):
                 f"cannot import {self.module_name!r} from nncheck_modules: {error}; fix the import "
                 f"path in nncheck_modules (or --nncheck-modules), e.g. set pythonpath = src") \
                 from error
+        if not layers:
+            self.config.stash[_EMPTY_MODULES].append(self.module_name)
         return [LayerClassCollector.from_parent(self, name=layer.name, layer=layer,
                                                 registered=self.registered) for layer in layers]
 
@@ -247,6 +314,30 @@ class NNCheckRoot(pytest.Collector):
                                                  registered=registered) for name in self.modules]
 
 
+def _in_scope(config: Any, module: str) -> bool:
+    """Whether the paths pytest was given cover ``module`` (all do when none were given)."""
+    if config.args_source != pytest.Config.ArgsSource.ARGS or config.stash[_SELECTED]:
+        return True
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError):
+        return True  # let collection report the import error
+    if spec is None or spec.origin is None:
+        return True
+    origin = Path(spec.origin).resolve()
+    root = Path(config.invocation_params.dir)
+    for arg in config.args:
+        path = (root / arg.split("::")[0]).resolve()
+        if origin == path or path in origin.parents:
+            return True
+    return False
+
+
+def _selected(item: Any, selection: List[str]) -> bool:
+    return any(item.nodeid == chosen or item.nodeid.startswith(chosen.rstrip(":") + "::")
+               for chosen in selection)
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(session: Any, config: Any, items: List[Any]) -> None:
     if not config.getoption("--nncheck"):
@@ -255,38 +346,90 @@ def pytest_collection_modifyitems(session: Any, config: Any, items: List[Any]) -
             if item.get_closest_marker("nncheck") is not None:
                 item.add_marker(skip)
         return
-    modules = _modules(config)
+    settings = _settings(config)
+    modules = [module for module in settings.modules if _in_scope(config, module)]
     if modules:
         root = NNCheckRoot.from_parent(session, name="nncheck", nodeid="nncheck", modules=modules)
         items.extend(session.genitems(root))
+    selection = config.stash[_SELECTED]
+    if selection:
+        keep = [item for item in items if _selected(item, selection)
+                or (config.args and not item.nodeid.startswith(_ID_PREFIX))]
+        dropped = [item for item in items if item not in keep]
+        if dropped:
+            config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
+
+
+def _reason(report: Any) -> Optional[str]:
+    """A skip's reason, or a failure's text (as pytest shows it, capped)."""
+    if report.skipped and isinstance(report.longrepr, tuple):
+        return str(report.longrepr[2]).removeprefix("Skipped: ")
+    if report.failed:
+        lines = str(report.longrepr).splitlines()
+        return "\n".join(lines[:MAX_FAILURE_LINES])
+    return None
 
 
 class NNCheckReporter:
-    """Collects the check records (also from xdist workers) for the summary and the JSON report."""
+    """Collects a record per nncheck item (also from xdist workers), its outcome as pytest saw it."""
 
     def __init__(self, config: Any) -> None:
         self.config = config
-        self.records: List[Dict[str, Any]] = []
+        self.records: Dict[str, Dict[str, Any]] = {}
 
     def pytest_runtest_logreport(self, report: Any) -> None:
-        for key, record in getattr(report, "user_properties", ()):
-            if key == _RECORD_KEY and report.when == "call":
-                self.records.append(dict(record))
+        if not (report.nodeid.startswith(_ID_PREFIX) or "nncheck" in report.keywords):
+            return
+        if report.when != "call" and report.passed:
+            return
+        record = self.records.setdefault(report.nodeid, {
+            "nodeid": report.nodeid, "kind": "test", "layer": None, "outcome": None,
+            "duration": 0.0, "reason": None})
+        checks = []
+        for key, value in getattr(report, "user_properties", ()):
+            if key == _RECORD_KEY:
+                record.update(value)
+            elif key == _CHECK_KEY:
+                checks.append(value)
+        if checks:
+            record["checks"] = checks
+        if record["outcome"] in (None, "passed") or not report.passed:
+            record["outcome"] = report.outcome
+            record["reason"] = _reason(report) or record["reason"]
+        record["duration"] = round(record["duration"] + report.duration, 6)
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
-        if not self.records:
-            if not _modules(self.config):
-                terminalreporter.write_line(
-                    "nncheck: no layers were checked because nncheck_modules is not set; add "
-                    "nncheck_modules = [\"mypkg.layers\"] to [tool.pytest.ini_options]")
+        settings = self.config.stash[_SETTINGS]
+        if not settings.modules:
+            terminalreporter.write_line(
+                "nncheck: no layers were checked because nncheck_modules is not set; add "
+                "nncheck_modules = [\"mypkg.layers\"] to [tool.pytest.ini_options]")
+        if not self.records and not self.config.stash[_EMPTY_MODULES]:
             return
-        from .summary import render_summary
+        from .summary import coverage_line, render_summary
         terminalreporter.section("nncheck")
-        terminalreporter.write(render_summary(self.records, terminalreporter.hasmarkup))
+        if self.records:
+            terminalreporter.write(render_summary(list(self.records.values()),
+                                                  terminalreporter.hasmarkup))
+        for module in self.config.stash[_EMPTY_MODULES]:
+            terminalreporter.write_line(f"nncheck: warning: {module} (in nncheck_modules) defines "
+                                        f"no nn.Module or autograd.Function", yellow=True)
+        terminalreporter.write_line(coverage_line(list(self.records.values())))
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
-        path = _setting(self.config, "report")
+        settings = self.config.stash[_SETTINGS]
+        pages = [(check["html"], record["nodeid"], check["passed"], check["figures"])
+                 for record in self.records.values() for check in record.get("checks", ())
+                 if check.get("html")]
+        if settings.html and pages:
+            from .health.html import write_index
+            write_index([(page, nodeid, passed, sorted({p["code"] for p in figures["problems"]}))
+                         for page, nodeid, passed, figures in pages], settings.html)
+        path = settings.report
         if path:
-            checks = sorted(self.records, key=lambda r: r["nodeid"])
-            Path(path).write_text(json.dumps({"exitstatus": int(exitstatus), "checks": checks},
-                                             indent=2), encoding="utf-8")
+            target = Path(path)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            checks = sorted(self.records.values(), key=lambda r: r["nodeid"])
+            target.write_text(json.dumps({"exitstatus": int(exitstatus), "checks": checks},
+                                         indent=2, default=str), encoding="utf-8")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 # Verdict tiers for one relative error (CS231n, "Gradient checks"): above 1e-2 the gradient is
 # probably wrong, 1e-4..1e-2 is suspicious, below 1e-7 is what a correct double-precision gradient
@@ -26,6 +26,15 @@ def tier(relative_error: float, threshold: float = SUSPICIOUS) -> str:
     if relative_error >= EXCELLENT:
         return "ok"
     return "excellent"
+
+
+class CheckFailed(AssertionError):
+    """What every ``assert_*`` raises: the report's text, and the report itself for tools that
+    keep it (the pytest plugin puts it in the JSON and HTML reports)."""
+
+    def __init__(self, report: Any) -> None:
+        super().__init__(report.render())
+        self.report = report
 
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
@@ -84,7 +93,12 @@ class Problem:
 
 @dataclass
 class GradientEntry:
-    """The verdict for one checked tensor (an input or a parameter)."""
+    """The verdict for one checked tensor (an input or a parameter).
+
+    Verdicts: excellent, ok, low precision (checked with single-precision tolerance because the
+    forward computes it in lower precision), suspicious, wrong, inconclusive (the point sits on a
+    kink), untested (no probe saw a nonzero derivative).
+    """
 
     name: str
     shape: tuple
@@ -96,11 +110,18 @@ class GradientEntry:
     numeric: float
     verdict: str
     part: str = "data"
+    one_sided: int = 0  # probes confirmed by a one-sided difference (kinks, solvers)
+    inconclusive_probes: int = 0
+    untested_probes: int = 0
+    details: List[str] = field(default_factory=list)
+
+
+FAILING_VERDICTS = ("wrong", "suspicious")
 
 
 @dataclass
 class GradientReport:
-    """What ``check_gradients`` found. ``passed`` only when every tensor is ok or excellent."""
+    """What ``check_gradients`` found. ``passed`` only when nothing failed and something was tested."""
 
     entries: List[GradientEntry]
     dtype: str
@@ -110,11 +131,13 @@ class GradientReport:
     nondeterministic: Optional[str] = None
     regularization_ratio: Optional[float] = None
     notes: List[str] = field(default_factory=list)
+    contract: List[str] = field(default_factory=list)  # a broken backward contract fails the check
+    forwards: int = 0  # evaluations of fn the check ran (its cost in forwards)
 
     @property
     def checked(self) -> int:
-        """Probes evaluated, kink crossings included."""
-        return sum(e.probes + e.kinks_crossed for e in self.entries)
+        """Probes evaluated."""
+        return sum(e.probes for e in self.entries)
 
     @property
     def kinks_crossed(self) -> int:
@@ -122,56 +145,153 @@ class GradientReport:
 
     @property
     def max_rel_error(self) -> float:
-        errors = [e.max_rel_error for e in self.entries if e.verdict != "inconclusive"]
+        errors = [e.max_rel_error for e in self.entries
+                  if e.verdict not in ("inconclusive", "untested")]
         return max(errors, default=0.0)
 
     @property
     def failed(self) -> bool:
-        if self.nondeterministic:
+        if self.nondeterministic or self.contract:
             return True
-        return any(e.verdict in ("wrong", "suspicious") for e in self.entries)
+        return any(e.verdict in FAILING_VERDICTS for e in self.entries)
+
+    @property
+    def untested(self) -> bool:
+        """Nothing failed and no tensor was tested at all: no evidence, so no pass."""
+        return not self.failed and all(e.verdict == "untested" for e in self.entries)
 
     @property
     def inconclusive(self) -> bool:
-        return not self.failed and any(e.verdict == "inconclusive" for e in self.entries)
+        return not self.failed and not self.untested and any(
+            e.verdict == "inconclusive" for e in self.entries)
 
     @property
     def passed(self) -> bool:
-        return not self.failed and not self.inconclusive
+        return not self.failed and not self.inconclusive and not self.untested
 
     @property
     def verdict(self) -> str:
         if self.nondeterministic:
             return "nondeterministic"
-        return "failed" if self.failed else "inconclusive" if self.inconclusive else "passed"
+        if self.failed:
+            return "failed"
+        return "untested" if self.untested else "inconclusive" if self.inconclusive else "passed"
 
     @property
     def worst(self) -> Optional[GradientEntry]:
-        conclusive = [e for e in self.entries if e.verdict != "inconclusive"]
+        conclusive = [e for e in self.entries if e.verdict not in ("inconclusive", "untested")]
         return max(conclusive, key=lambda e: e.max_rel_error, default=None)
 
-    def render(self) -> str:
+    def render(self, only_problems: bool = False, max_rows: Optional[int] = None) -> str:
+        """The header, one row per tensor and the details; ``only_problems`` keeps the rows that
+        did not pass and ``max_rows`` caps them (for a model of many tensors, where the table
+        would bury the failure)."""
         precision = f"{self.dtype}, eps={self.eps:g}" + (", LOW PRECISION" if self.low_precision else "")
         head = (f"gradient check {self.verdict.upper()}: worst relative error "
                 f"{_number(self.max_rel_error)} (fails above {self.threshold:g}), "
-                f"{self.checked} probes, {self.kinks_crossed} kinks crossed [{precision}]")
+                f"{self.checked} probes, {self.kinks_crossed} at kinks [{precision}]")
         if self.nondeterministic:
             return f"{head}\n{self.nondeterministic}"
+        shown = [e for e in self.entries if not only_problems
+                 or e.verdict not in ("excellent", "ok", "low precision")][:max_rows]
         rows = [[(f"{e.part}: " if e.part != "data" else "") + e.name,
                  "x".join(map(str, e.shape)) or "scalar", str(e.probes), str(e.kinks_crossed),
                  _number(e.max_rel_error), e.worst_probe, _number(e.analytic), _number(e.numeric),
-                 e.verdict] for e in self.entries]
+                 e.verdict] for e in shown]
         table = format_table(["tensor", "shape", "probes", "kinks", "rel error", "worst probe",
                               "analytic", "numeric", "verdict"], rows)
-        return "\n".join([head, table, *self.notes])
+        if len(shown) < len(self.entries):
+            table += f"\n({len(self.entries) - len(shown)} more tensors not shown)"
+        details = [f"{e.name}: {text}" for e in shown for text in e.details][:max_rows]
+        contract = [f"backward contract broken: {text}" for text in self.contract]
+        return "\n".join([head, table, *contract, *details, *self.notes])
 
     __str__ = render
 
     def to_dict(self) -> Dict[str, object]:
         return {"verdict": self.verdict, "passed": self.passed, "max_rel_error": self.max_rel_error,
                 "checked": self.checked, "kinks_crossed": self.kinks_crossed, "dtype": self.dtype,
-                "eps": self.eps, "low_precision": self.low_precision,
+                "eps": self.eps, "low_precision": self.low_precision, "forwards": self.forwards,
                 "regularization_ratio": self.regularization_ratio, "notes": list(self.notes),
+                "contract": list(self.contract), "entries": [asdict(e) for e in self.entries]}
+
+
+@dataclass
+class ReferenceEntry:
+    """One compared tensor (an output, or the gradient of an input or parameter).
+
+    ``error`` is fn's largest absolute difference from the float64 reference, ``reference_error``
+    the same for the reference run in fn's precision, ``allowed`` the bound ``error`` must stay
+    within, and ``worst`` the element where ``error`` is reached, with fn's and float64's values.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    error: float
+    reference_error: float
+    ratio: float
+    allowed: float
+    worst: str
+    value: Optional[float]
+    truth: Optional[float]
+    verdict: str
+
+
+@dataclass
+class ReferenceReport:
+    """What ``check_against_reference`` found: ``passed`` when every tensor is within its bound."""
+
+    entries: List[ReferenceEntry]
+    dtype: str
+    device: str
+    k: float
+    floor: float
+    notes: List[str] = field(default_factory=list)
+
+    @property
+    def passed(self) -> bool:
+        return all(e.verdict == "ok" for e in self.entries)
+
+    @property
+    def failed(self) -> bool:
+        return any(e.verdict == "wrong" for e in self.entries)
+
+    @property
+    def inconclusive(self) -> bool:
+        """No tensor is wrong, but the low-precision reference overflowed on one."""
+        return not self.passed and not self.failed
+
+    @property
+    def verdict(self) -> str:
+        return "passed" if self.passed else "failed" if self.failed else "inconclusive"
+
+    @property
+    def worst(self) -> Optional[ReferenceEntry]:
+        """The conclusive entry closest to (or furthest past) its bound."""
+        conclusive = [e for e in self.entries if e.verdict != "inconclusive"]
+        return max(conclusive, key=lambda e: e.error / e.allowed if e.allowed else
+                   (math.inf if e.error else 0.0), default=None)
+
+    def render(self) -> str:
+        wrong = sum(e.verdict == "wrong" for e in self.entries)
+        head = (f"reference check {self.verdict.upper()}: {wrong} of {len(self.entries)} tensors "
+                f"off by more than {self.k:g}x the {self.dtype} reference's error + "
+                f"{self.floor:.2g} x their largest |value| [against float64 on {self.device}]")
+        rows = [[e.name, "x".join(map(str, e.shape)) or "scalar", e.dtype, _number(e.error),
+                 _number(e.reference_error), _number(e.ratio), _number(e.allowed), e.worst,
+                 _number(e.value), _number(e.truth), e.verdict] for e in self.entries]
+        table = format_table(["tensor", "shape", "dtype", "error", "ref error", "ratio",
+                              "allowed", "worst at", "fn", "float64", "verdict"], rows)
+        return "\n".join([head, table, *self.notes])
+
+    __str__ = render
+
+    def to_dict(self) -> Dict[str, object]:
+        worst = self.worst
+        return {"verdict": self.verdict, "passed": self.passed, "dtype": self.dtype,
+                "device": self.device, "k": self.k, "floor": self.floor,
+                "worst": worst.name if worst is not None else None, "notes": list(self.notes),
                 "entries": [asdict(e) for e in self.entries]}
 
 

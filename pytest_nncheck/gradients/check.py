@@ -1,33 +1,46 @@
 """check_gradients: numerical gradient checking of inputs *and* parameters, done right.
 
-The order of work per check: one analytic pass (forward + backward, decisions recorded once to
-learn whether the forward has kinks at all), one more forward from the same seed to prove the
-forward deterministic, then two perturbed forwards per probe. Kink recording is paid for only
-when the analytic pass saw a decision op.
+The order of work per part (data loss, regularization, second order): one analytic pass (forward,
+backward twice for the contract), one forward at x without gradients (proves the forward
+deterministic, records its decisions and finds lower-precision computation), then two forwards per
+probe. Only a probe that disagrees costs more: its one-sided confirmation, and, when it fails, the
+halving that narrows it down to an entry.
 """
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from dataclasses import dataclass, field
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import torch
 
-from ..errors import NNCheckError
-from ..reports import GradientEntry, GradientReport, tier
-from .finite_differences import (DEFAULT_EPS, FAILURE_THRESHOLD, SUPPORTED_DTYPES,
-                                 central_difference, noise_floor, relative_error)
+from ..errors import NNCheckError, NNCheckInternalError
+from ..reports import CheckFailed, GradientEntry, GradientReport, tier
+from .analytic import analytic_pass
+from .constraints import Projection, recognised, resolve
+from .diagnosis import constant_factor, kink_summary
+from .finite_differences import (DEFAULT_EPS, FAILURE_THRESHOLD, SUPPORTED_DTYPES, noise_floor,
+                                 relative_error, resolvable)
+from .forward_mode import defines_jvp, jvp_along
+from .joint import JOINT_FROM, check_jointly
+from .judge import Judge, ProbeResult, Tolerance
 from .kinks import DecisionRecord
-from .probes import DEFAULT_COORDS, DEFAULT_DIRECTIONS, Probe, ProbeSampler
+from .localise import narrow
+from .precision import PrecisionTracer
+from .probes import DEFAULT_COORDS, DEFAULT_DIRECTIONS, ProbeSampler
+from .second_order import first_derivative
 from .seeded import preserved_rng_state
-from .subject import CheckedTensor, Subject
+from .subject import Subject
 
 # A ratio of regularization to data gradient norm above this means a check of their sum would be
 # dominated by the regularization term, and would pass a wrong data gradient.
 REGULARIZATION_DOMINATES = 10.0
 
-# Kink crossings are replaced by fresh probes up to this many times the requested probe count.
-REPLACEMENT_BUDGET = 3
+# "skip" is the name the first releases gave the default; kinks are now resolved, not skipped.
+KINK_MODES = ("resolve", "count", "skip")
+
+# "auto": joint probes over all tensors from JOINT_FROM tensors on, per-tensor probes below.
+STRATEGIES = ("auto", "per-tensor", "joint")
 
 NONDETERMINISTIC = (
     "nondeterministic forward: two evaluations of fn from the same seed gave different outputs, "
@@ -38,132 +51,210 @@ NONDETERMINISTIC = (
 
 
 @dataclass
-class _Analytic:
-    gradients: List[torch.Tensor]
-    connected: List[bool]  # whether autograd reached the tensor at all
-    output_scale: float
-    has_decisions: bool
+class _Part:
+    """What checking one part (data, regularization, second order) found."""
+
+    entries: List[GradientEntry] = field(default_factory=list)
+    gradients: List[torch.Tensor] = field(default_factory=list)
+    contract: List[str] = field(default_factory=list)
+    notes: List[str] = field(default_factory=list)
+    nondeterministic: bool = False
 
 
-def _analytic_pass(subject: Subject) -> Tuple[_Analytic, List[torch.Tensor]]:
-    record = DecisionRecord()
-    with torch.enable_grad():
-        outputs = subject.outputs(record, detect_randomness=True)
-        for position, output in enumerate(outputs):
-            if not torch.isfinite(output).all():
-                bad = "NaN" if torch.isnan(output).any() else "Inf"
-                raise NNCheckError(f"fn's output[{position}] contains {bad} at the checked point; "
-                                   f"fix the forward or check at another input")
-        scalar = subject.scalar(outputs)
-        if not scalar.requires_grad:
-            raise NNCheckError("fn's output does not depend on any checked tensor (no autograd "
-                               "graph); make sure the forward uses its inputs and parameters")
-        tensors = [c.tensor for c in subject.checked]
-        gradients = torch.autograd.grad(scalar, tensors, allow_unused=True)
-    result = []
-    for checked, gradient in zip(subject.checked, gradients):
-        gradient = torch.zeros_like(checked.tensor) if gradient is None else gradient.detach()
-        if not torch.isfinite(gradient).all():
-            bad = "NaN" if torch.isnan(gradient).any() else "Inf"
-            raise NNCheckError(f"the analytic gradient of {checked.name} contains {bad}: the "
-                               f"backward produces non-finite values for a finite output")
-        result.append(gradient)
-    detached = [o.detach() for o in outputs]
-    connected = [gradient is not None for gradient in gradients]
-    return _Analytic(result, connected, subject.output_scale(detached), len(record) > 0), detached
+@dataclass
+class _Options:
+    step: float
+    coords: int
+    directions: int
+    kinks: str
+    projections: Dict[int, Projection]
+    strategy: str = "auto"
 
 
-def _is_deterministic(subject: Subject, reference: List[torch.Tensor]) -> bool:
-    """Whether a second forward from the same seed repeats the first, up to round-off.
-
-    The first ran with autograd on and this one with it off, which may pick other kernels; a
-    difference of a few ulps is harmless to a central difference, a new dropout mask is not.
-    """
-    with torch.no_grad():
-        again = subject.outputs()
-    tolerance = 1e3 * torch.finfo(subject.dtype).eps
-    return len(again) == len(reference) and all(
+def _same(first: List[torch.Tensor], second: List[torch.Tensor], dtype: torch.dtype) -> bool:
+    """Equal up to round-off: the grad and no-grad kernels may differ by a few ulps."""
+    tolerance = 1e3 * torch.finfo(dtype).eps
+    return len(first) == len(second) and all(
         a.shape == b.shape and torch.allclose(a, b, rtol=tolerance,
-                                              atol=tolerance * float(b.abs().max()))
-        for a, b in zip(again, reference))
+                                              atol=tolerance * float(b.abs().max()) if b.numel() else 0)
+        for a, b in zip(first, second))
 
 
-def _evaluate(subject: Subject, checked: CheckedTensor, probe: Probe, step: float,
-              record_decisions: bool) -> Tuple[float, bool]:
-    """The central difference along ``probe`` and whether it crossed a kink."""
-    tensor = checked.tensor
-    values, records = [], []
-    with torch.no_grad():
-        saved = probe.save(tensor)
-        try:
-            for sign in (1.0, -1.0):
-                probe.place(tensor, saved, sign * step)
-                record = DecisionRecord() if record_decisions else None
-                values.append(float(subject.scalar(subject.outputs(record))))
-                records.append(record)
-        finally:
-            probe.restore(tensor, saved)
-    crossed = record_decisions and not records[0].same_as(records[1])
-    return central_difference(values[0], values[1], step), crossed
+def _at_x(subject: Subject) -> Tuple[List[torch.Tensor], DecisionRecord, Optional[PrecisionTracer]]:
+    """A forward at x without gradients, recording its decisions and lowered precision."""
+    record = DecisionRecord()
+    tracer = PrecisionTracer(subject.tensors, subject.dtype) \
+        if subject.dtype == torch.float64 else None
+    watchers = [record] + ([tracer] if tracer is not None else [])
+    try:
+        with torch.no_grad():
+            outputs = subject.outputs(watchers)
+    except NNCheckError:
+        # A forward that differentiates inside itself needs grad mode in every evaluation.
+        subject.grad_in_forward = True
+        record = DecisionRecord()
+        tracer = PrecisionTracer(subject.tensors, subject.dtype) if tracer is not None else None
+        outputs = subject.outputs([record] + ([tracer] if tracer is not None else []))
+    return [o.detach() for o in outputs], record, tracer
 
 
-def _check_tensor(subject: Subject, checked: CheckedTensor, gradient: torch.Tensor,
-                  sampler: ProbeSampler, step: float, floor: float, record_decisions: bool,
-                  threshold: float, part: str) -> GradientEntry:
-    worst = (-1.0, "", 0.0, 0.0)
-    counted = crossed = 0
-    # Drawn lazily: directions are drawn after the coordinates, avoiding those seen on kinks.
-    initial, replacements = sampler.initial(), []
-    budget = REPLACEMENT_BUDGET * sampler.requested
-    while True:
-        probe = replacements.pop(0) if replacements else next(initial, None)
-        if probe is None:
-            break
-        numeric, kink = _evaluate(subject, checked, probe, step, record_decisions)
-        if kink:
-            crossed += 1
-            replacement = sampler.replacement(probe) if counted + crossed < budget else None
-            if replacement is not None:
-                replacements.append(replacement)
+def _tolerance(dtype: torch.dtype, step: float, output_scale: float) -> Tolerance:
+    return Tolerance(step, FAILURE_THRESHOLD[dtype], noise_floor(output_scale, step, dtype),
+                     resolvable(output_scale, step, dtype))
+
+
+def _verdict(results: List[ProbeResult], tolerance: Tolerance, low_precision: bool) -> str:
+    disagreeing = [r for r in results if r.status == "disagree"]
+    if disagreeing:
+        return tier(max(r.error for r in disagreeing), tolerance.threshold)
+    agreeing = [r for r in results if r.status == "agree"]
+    inconclusive = sum(r.status == "inconclusive" for r in results)
+    if agreeing and inconclusive <= len(agreeing):
+        return "low precision" if low_precision else tier(max(r.error for r in agreeing),
+                                                          tolerance.threshold)
+    return "inconclusive" if inconclusive else "untested"
+
+
+def _entry(name: str, shape: tuple, results: List[ProbeResult], tolerance: Tolerance, part: str,
+           lowered: Optional[str]) -> GradientEntry:
+    measured = [r for r in results if r.status in ("agree", "disagree")] or results
+    worst = max(measured, key=lambda r: r.error)
+    details = [text for text in (
+        f"low precision: {lowered}" if lowered else None, kink_summary(results)) if text]
+    return GradientEntry(
+        name=name, shape=shape, probes=len(results), kinks_crossed=sum(r.kink for r in results),
+        max_rel_error=worst.error if worst.status in ("agree", "disagree") else 0.0,
+        worst_probe=worst.probe.label, analytic=worst.analytic, numeric=worst.numeric,
+        verdict=_verdict(results, tolerance, lowered is not None), part=part,
+        one_sided=sum(r.resolution.startswith("one-sided") for r in results),
+        inconclusive_probes=sum(r.status == "inconclusive" for r in results),
+        untested_probes=sum(r.status == "untested" for r in results), details=details)
+
+
+def _explain_failure(entry: GradientEntry, results: List[ProbeResult], judge: Judge,
+                     tolerance: Tolerance, subject: Subject, position: int,
+                     options: _Options) -> None:
+    """Narrow a failing direction to its entry, name a constant factor, hint at constraints."""
+    factor = constant_factor(results)
+    if factor:
+        entry.details.append(factor)
+    worst = max((r for r in results if r.status == "disagree"), key=lambda r: r.error)
+    if worst.probe.kind != "coordinate":
+        found, forwards = narrow(judge, worst, tolerance, subject.names)
+        if found is not None and found.status == "disagree":
+            entry.details.append(f"{worst.probe.label} (rel error {worst.error:.3g}) narrowed to "
+                                 f"{found.probe.label} by halving its support ({forwards} "
+                                 f"forwards)")
+            entry.worst_probe = found.probe.label
+            entry.analytic, entry.numeric = found.analytic, found.numeric
+            entry.max_rel_error = found.error
+    if position in options.projections or not entry.name.startswith("input"):
+        return
+    tensor = subject.tensors[position]
+    for constraint, projection in recognised(tensor.detach()):
+        sampler = ProbeSampler(position, entry.name, tensor, judge.gradients[position], 0, 2,
+                               torch.Generator().manual_seed(subject.seed), tolerance.resolvable,
+                               projection)
+        along = [judge.judge(probe, tolerance) for probe in sampler.probes()]
+        if along and all(r.status != "disagree" for r in along):
+            entry.details.append(
+                f"the gradient agrees along {constraint} directions: if {entry.name} is meant to "
+                f"stay {constraint}, pass constraints={{'{entry.name}': pytest_nncheck.{constraint}}}")
+
+
+def _forward_mode_entry(subject: Subject, position: int, results: List[ProbeResult],
+                        tolerance: Tolerance) -> Optional[GradientEntry]:
+    """The Function's jvp along the same probes, against the same numeric derivatives."""
+    compared = []
+    for result in results:
+        if result.status not in ("agree", "disagree", "untested"):
             continue
-        counted += 1
-        analytic = probe.analytic(gradient)
-        error = relative_error(analytic, numeric, floor)
-        if not math.isfinite(numeric):
-            error = math.inf
-        if error > worst[0]:
-            worst = (error, probe.label, analytic, numeric)
-    conclusive = counted >= max(1, math.ceil(sampler.requested / 2))
-    verdict = tier(worst[0], threshold) if conclusive else "inconclusive"
-    return GradientEntry(name=checked.name, shape=sampler.shape, probes=counted,
-                         kinks_crossed=crossed, max_rel_error=max(worst[0], 0.0),
-                         worst_probe=worst[1], analytic=worst[2], numeric=worst[3],
-                         verdict=verdict, part=part)
+        try:
+            tangent = jvp_along(subject, result.probe)
+        except NNCheckError:
+            return None
+        error = relative_error(tangent, result.numeric, tolerance.noise_floor)
+        compared.append(ProbeResult(result.probe, tangent, result.numeric, error,
+                                    "disagree" if error > tolerance.threshold else "agree"))
+    if not compared:
+        return None
+    checked = subject.checked[position]
+    entry = _entry(checked.name, tuple(checked.tensor.shape), compared, tolerance, "forward mode",
+                   None)
+    factor = constant_factor(compared) if entry.verdict in ("wrong", "suspicious") else None
+    if factor:
+        entry.details.append(f"jvp: {factor}")
+    return entry
 
 
-def _check_subject(subject: Subject, step: float, coords: int, directions: int,
-                   kinks: str, part: str) -> Tuple[Optional[List[GradientEntry]], List[torch.Tensor]]:
-    analytic, outputs = _analytic_pass(subject)
-    if not _is_deterministic(subject, outputs):
-        return None, analytic.gradients
-    floor = noise_floor(analytic.output_scale, step, subject.dtype)
-    record_decisions = analytic.has_decisions and kinks == "skip"
+def _joint_results(judge: Judge, subject: Subject, included: List[int], lowered: Dict[int, str],
+                   tolerance: Tolerance, options: _Options,
+                   generator: torch.Generator) -> Dict[int, List[ProbeResult]]:
+    """Joint probes over the tensors they suit: same precision, unconstrained, nonzero gradient.
+
+    The rest (and every tensor of a small subject, under ``strategy="auto"``) get their own.
+    """
+    if options.strategy == "per-tensor":
+        return {}
+    eligible = [position for position in included
+                if position not in lowered and position not in options.projections
+                and float(judge.gradients[position].abs().max()) > tolerance.resolvable]
+    if len(eligible) < 2 or (options.strategy == "auto" and len(eligible) < JOINT_FROM):
+        return {}
+    return check_jointly(judge, eligible, subject.names, tolerance, generator)
+
+
+def _check_part(subject: Subject, options: _Options, part: str) -> _Part:
+    analytic = analytic_pass(subject)
+    found = _Part(gradients=analytic.gradients, contract=list(analytic.contract),
+                  notes=list(analytic.notes))
+    outputs, record, tracer = _at_x(subject)
+    if not _same(outputs, analytic.outputs, subject.dtype):
+        found.nondeterministic = True
+        return found
+    changed = subject.changed_by_forward()
+    if changed is not None and not any(changed in text for text in found.contract):
+        found.contract.append(f"{changed} was modified in place by the forward; a layer must not "
+                              f"write into its inputs or weights")
+    judge = Judge(subject, analytic.gradients, float(subject.scalar(outputs)), record,
+                  "count" if options.kinks == "count" else "resolve")
+    base = _tolerance(subject.dtype, options.step, analytic.output_scale)
+    single = _tolerance(torch.float32, DEFAULT_EPS[torch.float32], analytic.output_scale)
+    lowered = tracer.lowered if tracer is not None else {}
     generator = torch.Generator().manual_seed(subject.seed)
-    entries = []
-    for checked, gradient, connected in zip(subject.checked, analytic.gradients,
-                                            analytic.connected):
-        if part == "regularization" and not connected:
-            continue  # a penalty on the weights says nothing about the inputs
-        sampler = ProbeSampler(checked.name, checked.tensor, coords, directions, generator)
-        entries.append(_check_tensor(subject, checked, gradient, sampler, step, floor,
-                                     record_decisions, FAILURE_THRESHOLD[subject.dtype], part))
-    return entries, analytic.gradients
+    check_jvp = part == "data" and defines_jvp(subject)
+    included = [position for position, connected in enumerate(analytic.connected)
+                if part != "regularization" or connected]  # a penalty says nothing of inputs
+    jointly = _joint_results(judge, subject, included, lowered, base, options, generator)
+    for position in included:
+        checked, gradient = subject.checked[position], analytic.gradients[position]
+        tolerance = single if position in lowered else base
+        if position in jointly:
+            results = jointly[position]
+            entry = _entry(checked.name, tuple(checked.tensor.shape), results, tolerance, part,
+                           None)
+            found.entries.append(entry)
+            continue
+        sampler = ProbeSampler(position, checked.name, checked.tensor, gradient, options.coords,
+                               options.directions, generator, tolerance.resolvable,
+                               options.projections.get(position))
+        results = [judge.judge(probe, tolerance) for probe in sampler.probes()]
+        entry = _entry(checked.name, sampler.shape, results, tolerance, part,
+                       lowered.get(position))
+        if entry.verdict in ("wrong", "suspicious"):
+            _explain_failure(entry, results, judge, tolerance, subject, position, options)
+        found.entries.append(entry)
+        if check_jvp and checked.name.startswith("input"):
+            forward_entry = _forward_mode_entry(subject, position, results, tolerance)
+            if forward_entry is not None:
+                found.entries.append(forward_entry)
+    return found
 
 
 def _regularization_call(regularization: Callable, subject: Subject) -> Callable:
     if subject.module is not None:
         module = subject.module
-        return lambda *inputs: regularization(module)
+        return lambda *inputs, **kwargs: regularization(module)
     return regularization
 
 
@@ -171,75 +262,134 @@ def _norm(gradients: Sequence[torch.Tensor]) -> float:
     return math.sqrt(sum(float((g.double() ** 2).sum()) for g in gradients))
 
 
-def check_gradients(fn: Any, *inputs: Any, regularization: Optional[Callable] = None,
-                    seed: int = 0, eps: Optional[float] = None, dtype: torch.dtype = torch.float64,
-                    coords: int = DEFAULT_COORDS, directions: int = DEFAULT_DIRECTIONS,
-                    kinks: str = "skip") -> GradientReport:
-    """Compare the analytic gradient of ``fn`` with central differences, per input and parameter.
-
-    ``fn`` is an ``nn.Module`` (its parameters are checked too), an ``autograd.Function`` subclass
-    or any callable returning a tensor or tuple of tensors; inputs that require grad are checked.
-    Every evaluation starts from ``seed``, so dropout is checked rather than switched off.
-    ``coords`` coordinates (all when fewer) and ``directions`` random signed directions are probed
-    per tensor. ``kinks="skip"`` excludes probes whose forward decisions (ReLU signs, max winners,
-    ``where`` conditions) differ between f(x+h) and f(x-h); ``kinks="count"`` keeps them.
-    With ``regularization``, ``fn`` is the data loss and the regularization, called as
-    ``regularization(module)`` for a module or ``regularization(*inputs)`` otherwise, is checked
-    apart from it. The caller's objects and random states are never changed.
-    """
+def _validate(dtype: torch.dtype, kinks: str, coords: int, directions: int, order: int,
+              eps: Optional[float], strategy: str) -> float:
+    if strategy not in STRATEGIES:
+        raise NNCheckError(f"strategy={strategy!r} is not an option; use one of "
+                           f"{', '.join(STRATEGIES)}")
     if dtype not in SUPPORTED_DTYPES:
         raise NNCheckError(f"dtype={dtype} is not supported for gradient checks; use torch.float64 "
-                           f"(recommended) or torch.float32")
-    if kinks not in ("skip", "count"):
-        raise NNCheckError(f"kinks={kinks!r} is not an option; use 'skip' or 'count'")
+                           f"(recommended) or torch.float32; for bfloat16/float16 kernels use "
+                           f"check_against_reference")
+    if kinks not in KINK_MODES:
+        raise NNCheckError(f"kinks={kinks!r} is not an option; use 'resolve' (default) or 'count'")
     if coords < 0 or directions < 0 or coords + directions == 0:
         raise NNCheckError("coords and directions must be >= 0 and not both 0")
+    if order not in (1, 2):
+        raise NNCheckError(f"order={order} is not supported; use 1 (gradients) or 2 (also the "
+                           f"double backward)")
     step = DEFAULT_EPS[dtype] if eps is None else float(eps)
     if not step > 0:
         raise NNCheckError(f"eps={eps} must be a positive step size, e.g. 1e-6 in float64")
+    return step
+
+
+def check_gradients(fn: Any, *inputs: Any, regularization: Optional[Callable] = None,
+                    seed: int = 0, eps: Optional[float] = None, dtype: torch.dtype = torch.float64,
+                    coords: int = DEFAULT_COORDS, directions: int = DEFAULT_DIRECTIONS,
+                    kinks: str = "resolve", order: int = 1,
+                    constraints: Optional[Mapping[Any, Projection]] = None,
+                    forward_kwargs: Optional[Dict[str, Any]] = None,
+                    strategy: str = "auto") -> GradientReport:
+    """Compare the analytic gradient of ``fn`` with central differences, per input and parameter.
+
+    ``fn`` is an ``nn.Module`` (its parameters are checked too), an ``autograd.Function`` subclass
+    or any callable returning tensors (nested lists, tuples and dicts of them are fine); inputs
+    that require grad are checked. Every evaluation starts from ``seed``, so dropout is checked
+    rather than switched off. ``coords`` coordinates (where the gradient is nonzero) and
+    ``directions`` random signed directions are probed per tensor. A probe that disagrees is
+    confirmed before it is blamed: at a kink (``kinks="resolve"``) it is compared with the
+    one-sided difference on the side whose forward decisions match x's; ``kinks="count"`` trusts
+    the central difference alone. With ``regularization``, ``fn`` is the data loss and the
+    regularization, called as ``regularization(module)`` for a module or
+    ``regularization(*inputs)`` otherwise, is checked apart from it. ``order=2`` also checks the
+    double backward. ``constraints`` maps an input (its name or position) to a projection that
+    keeps probes on its constraint set (``pytest_nncheck.symmetric``). ``forward_kwargs`` are
+    passed to the forward as keyword arguments. ``strategy``: "per-tensor" gives every tensor its
+    own probes; "joint" tests all tensors with a few weighted directions at once and localises a
+    disagreement by halving (cost nearly independent of the number of tensors); "auto" uses joint
+    probes from 8 tensors on. The caller's objects and random states are never changed.
+    """
+    step = _validate(dtype, kinks, coords, directions, order, eps, strategy)
     report = GradientReport(entries=[], dtype=str(dtype).replace("torch.", ""), eps=step,
                             threshold=FAILURE_THRESHOLD[dtype],
                             low_precision=dtype != torch.float64)
     if report.low_precision:
         report.notes.append("low precision: checked in float32, so errors below 1e-2 cannot be "
                             "told from round-off; check in float64 when the layer allows it")
-    with preserved_rng_state():
-        subject = Subject(fn, inputs, dtype, seed)
-        entries, data_gradients = _check_subject(subject, step, coords, directions, kinks, "data")
-        if entries is None:
-            report.nondeterministic = NONDETERMINISTIC
-            return report
-        report.entries = entries
-        if regularization is not None:
-            reg_subject = subject.with_function(_regularization_call(regularization, subject))
-            reg_entries, reg_gradients = _check_subject(reg_subject, step, coords, directions,
-                                                        kinks, "regularization")
-            if reg_entries is None:
-                report.nondeterministic = NONDETERMINISTIC
-                return report
-            report.entries += reg_entries
-            data_norm = _norm(data_gradients)
-            report.regularization_ratio = _norm(reg_gradients) / data_norm if data_norm else math.inf
-            if report.regularization_ratio > REGULARIZATION_DOMINATES:
-                report.notes.append(
-                    f"regularization dominates: its gradient norm is "
-                    f"{report.regularization_ratio:.3g}x the data gradient's, so a check of their "
-                    f"sum would hide a wrong data gradient; both were checked apart")
-    inconclusive = [e.name for e in report.entries if e.verdict == "inconclusive"]
-    if inconclusive:
-        report.notes.append(
-            f"inconclusive: most probes of {', '.join(inconclusive)} crossed kinks; check with "
-            f"fewer data points or a smaller eps so fewer ReLU/max decisions sit within eps")
+    try:
+        with preserved_rng_state():
+            subject = Subject(fn, inputs, dtype, seed, forward_kwargs)
+            options = _Options(step, coords, directions, kinks,
+                               resolve(constraints, subject.names), strategy)
+            _run(subject, options, regularization, order, report)
+            report.forwards = subject.forwards
+    except (NNCheckError, NNCheckInternalError):
+        raise
+    except Exception as error:  # anything else is a bug of ours, never the user's
+        raise NNCheckInternalError("checking gradients", error) from error
+    _summarise(report)
     return report
 
 
-def assert_gradients(fn: Any, *inputs: Any, **options: Any) -> GradientReport:
-    """``check_gradients`` that raises ``AssertionError(report.render())`` when the check fails.
+def _absorb(report: GradientReport, part: _Part) -> bool:
+    report.entries += part.entries
+    report.contract += part.contract
+    report.notes += part.notes
+    if part.nondeterministic:
+        report.nondeterministic = NONDETERMINISTIC
+    return not part.nondeterministic
 
-    An inconclusive report (most probes crossed kinks) is returned, not raised: it is neither a
-    pass nor a failure, and ``report.passed`` is False.
+
+def _run(subject: Subject, options: _Options, regularization: Optional[Callable], order: int,
+         report: GradientReport) -> None:
+    data = _check_part(subject, options, "data")
+    if not _absorb(report, data):
+        return
+    if regularization is not None:
+        penalty = _check_part(subject.with_function(_regularization_call(regularization, subject)),
+                              options, "regularization")
+        if not _absorb(report, penalty):
+            return
+        data_norm = _norm(data.gradients)
+        report.regularization_ratio = _norm(penalty.gradients) / data_norm if data_norm else math.inf
+        if report.regularization_ratio > REGULARIZATION_DOMINATES:
+            report.notes.append(
+                f"regularization dominates: its gradient norm is "
+                f"{report.regularization_ratio:.3g}x the data gradient's, so a check of their sum "
+                f"would hide a wrong data gradient; both were checked apart")
+    if order == 2:
+        try:
+            second = _check_part(first_derivative(subject), options, "second order")
+        except NNCheckError as error:
+            raise NNCheckError(f"order=2 cannot be checked: {error}") from error
+        _absorb(report, second)
+
+
+def _summarise(report: GradientReport) -> None:
+    untested = [e.name for e in report.entries if e.verdict == "untested"]
+    if untested:
+        report.notes.append(
+            f"untested: every probe of {', '.join(untested)} compared a zero derivative with a "
+            f"zero derivative (dead units, zero-initialised weights, an input the output does "
+            f"not use), which is no evidence either way")
+    inconclusive = [e.name for e in report.entries if e.verdict == "inconclusive"]
+    if inconclusive:
+        report.notes.append(
+            f"inconclusive: the point sits on a kink of {', '.join(inconclusive)} and the "
+            f"analytic value lies between the one-sided slopes (a valid subgradient); check at "
+            f"an input off the kink")
+
+
+def assert_gradients(fn: Any, *inputs: Any, **options: Any) -> GradientReport:
+    """``check_gradients`` that raises ``AssertionError(report.render())`` unless it passed.
+
+    A failure raises, and so does an untested report (no probe saw a nonzero derivative: no
+    evidence is no pass). An inconclusive report (the point sits on a kink) is returned: it is
+    neither a pass nor a failure, and ``report.passed`` is False.
     """
+    __tracebackhide__ = True
     report = check_gradients(fn, *inputs, **options)
-    if report.failed:
-        raise AssertionError(report.render())
+    if report.failed or report.untested:
+        raise CheckFailed(report)
     return report

@@ -1,17 +1,20 @@
-"""Record the discrete decisions a forward pass makes, to tell a kink crossing from a wrong gradient.
+"""Record the discrete decisions a forward pass makes, to explain a disagreement at a kink.
 
 A central difference across a kink (the sign of a ReLU input, the winner of a max, a ``where``
 condition, a clamp bound) measures the average of two slopes, not the derivative: CS231n's
-"kinks in the objective". We record every such decision at the dispatcher level, where built-in
-ops and the insides of custom ``autograd.Function`` forwards look the same, and compare the record
-of f(x+h) with that of f(x-h). If they differ, the probe crossed a kink and must not count.
+"kinks in the objective". The analytic gradient follows the decisions taken *at x*, so when a probe
+disagrees, the decisions at x, x+h and x-h say which side to compare with. They are recorded at the
+dispatcher, where built-in ops and the insides of custom ``autograd.Function`` forwards look the
+same, and only for the few evaluations that need them (a solver makes hundreds per forward).
+
+Recording must never break the forward it watches: a decider that cannot read an op's arguments
+records a marker for that op instead of raising.
 """
 from __future__ import annotations
 
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
-from torch.utils._python_dispatch import TorchDispatchMode
 
 aten = torch.ops.aten
 
@@ -71,7 +74,10 @@ def _output(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
 
 
 def _indices_output(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
-    return out[1]
+    if isinstance(out, (tuple, list)):
+        return out[1]
+    # median() / nanmedian() without dim return the value alone: which entries equal it.
+    return args[0] == out
 
 
 def _condition(args: tuple, kwargs: dict, out: Any) -> torch.Tensor:
@@ -172,6 +178,11 @@ def _lookup_decider(func: Any) -> Tuple[Optional[Decider], bool]:
     return None, False
 
 
+# Recorded in place of a decision the decider could not read: the op still counts, so two passes
+# that run different ops still differ.
+_UNREADABLE = torch.tensor(-1, dtype=torch.int8)
+
+
 class DecisionRecord:
     """The ordered discrete decisions of one forward pass."""
 
@@ -179,9 +190,13 @@ class DecisionRecord:
         self.ops: List[Any] = []
         self.decisions: List[torch.Tensor] = []
 
-    def add(self, op: Any, decision: torch.Tensor) -> None:
+    def add(self, op: Any, decide: Decider, args: tuple, kwargs: dict, out: Any) -> None:
+        try:
+            decision = torch.as_tensor(decide(args, kwargs, out)).detach().clone()
+        except Exception:  # a decider must never break the user's forward
+            decision = _UNREADABLE
         self.ops.append(op)
-        self.decisions.append(decision.detach().clone())
+        self.decisions.append(decision)
 
     def __len__(self) -> int:
         return len(self.decisions)
@@ -193,26 +208,13 @@ class DecisionRecord:
         return all(a.shape == b.shape and torch.equal(a, b)
                    for a, b in zip(self.decisions, other.decisions))
 
+    def before(self, func: Any, args: tuple, kwargs: dict) -> None:
+        """Decisions read from the arguments, taken before an in-place op overwrites them."""
+        decide, early = _decider(func)
+        if decide is not None and early:
+            self.add(func, decide, args, kwargs, None)
 
-class DecisionRecorder(TorchDispatchMode):
-    """Dispatch mode that appends each discrete decision of the forward to ``record``."""
-
-    def __init__(self, record: DecisionRecord) -> None:
-        super().__init__()
-        self.record = record
-
-    @classmethod
-    def _should_skip_dynamo(cls) -> bool:
-        # Recent torch wraps a mode's __torch_dispatch__ to disable dynamo, which imports
-        # torch._dynamo (about a second) on first use. The checker never compiles, so opt out.
-        return False
-
-    def __torch_dispatch__(self, func, types, args=(), kwargs=None):  # noqa: D105
-        kwargs = kwargs or {}
-        decide, before = _decider(func)
-        if decide is not None and before:
-            self.record.add(func, decide(args, kwargs, None))
-        out = func(*args, **kwargs)
-        if decide is not None and not before:
-            self.record.add(func, decide(args, kwargs, out))
-        return out
+    def after(self, func: Any, args: tuple, kwargs: dict, out: Any) -> None:
+        decide, early = _decider(func)
+        if decide is not None and not early:
+            self.add(func, decide, args, kwargs, out)

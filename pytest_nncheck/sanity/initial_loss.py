@@ -13,7 +13,7 @@ from torch import nn
 
 from ..errors import NNCheckError
 from ..gradients.seeded import seeded
-from ..reports import InitialLossReport
+from ..reports import CheckFailed, InitialLossReport
 from .evaluation import as_tuple, compute_loss, forward, private_copy
 from .losses import REGRESSION, LossSpec, describe_loss, expected_at_init, prior_entropy
 
@@ -126,5 +126,5 @@ def assert_initial_loss(model: nn.Module, inputs: Any, targets: Any, loss_fn: An
     """``check_initial_loss`` that raises ``AssertionError(report.render())`` when it fails."""
     report = check_initial_loss(model, inputs, targets, loss_fn, **options)
     if not report.passed:
-        raise AssertionError(report.render())
+        raise CheckFailed(report)
     return report

@@ -16,7 +16,7 @@ from torch import nn
 from ..devices import resolve_device
 from ..errors import NNCheckError
 from ..gradients.seeded import preserved_rng_state, reseed
-from ..reports import OverfitReport
+from ..reports import CheckFailed, OverfitReport
 from .evaluation import as_tuple, compute_loss, forward, private_copy
 from .losses import LossSpec, accuracy, describe_loss, loss_floor
 
@@ -36,18 +36,28 @@ CAUSES = ("usual causes: a learning rate too low or too high (Adam: try 1e-3..1e
           "loss for the output (softmax before CrossEntropyLoss)")
 
 
+def _set_deterministic(mode: bool, warn_only: bool) -> None:
+    # torch.use_deterministic_algorithms also sets torch._inductor's config, and importing that
+    # imports torch._dynamo (800 modules, a second or two); eager kernels read only this flag.
+    setter = getattr(torch._C, "_set_deterministic_algorithms", None)
+    if setter is None:  # pragma: no cover - a torch without the private setter
+        torch.use_deterministic_algorithms(mode, warn_only=warn_only)
+    else:
+        setter(mode, warn_only=warn_only)
+
+
 @contextlib.contextmanager
 def deterministic() -> Iterator[None]:
     """Deterministic kernels for the run; the caller's settings are restored afterwards."""
     previous = (torch.are_deterministic_algorithms_enabled(),
                 torch.is_deterministic_algorithms_warn_only_enabled(),
                 torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark)
-    torch.use_deterministic_algorithms(True, warn_only=True)
+    _set_deterministic(True, warn_only=True)
     torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = True, False
     try:
         yield
     finally:
-        torch.use_deterministic_algorithms(previous[0], warn_only=previous[1])
+        _set_deterministic(previous[0], warn_only=previous[1])
         torch.backends.cudnn.deterministic, torch.backends.cudnn.benchmark = previous[2:]
 
 
@@ -156,5 +166,5 @@ def assert_overfit(model: nn.Module, inputs: Any, targets: Any, loss_fn: Any,
     """``check_overfit`` that raises ``AssertionError(report.render())`` when it fails."""
     report = check_overfit(model, inputs, targets, loss_fn, **options)
     if not report.passed:
-        raise AssertionError(report.render())
+        raise CheckFailed(report)
     return report

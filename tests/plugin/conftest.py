@@ -1,7 +1,13 @@
 # pytester's in-process runs drop modules first imported inside them; torch's C extension cannot be
-# imported twice in one process, so it is imported here, before any inline run.
-import torch  # noqa: F401
+# imported twice in one process, and torch registers operator libraries once, so everything those
+# runs reach is imported here, before any inline run: nncheck's modules, and torch._dynamo, which
+# the first optimizer built in a process imports (Optimizer.add_param_group).
+import torch
 
 import pytest_nncheck.discovery  # noqa: F401
 import pytest_nncheck.gradients.check  # noqa: F401
+import pytest_nncheck.health.html  # noqa: F401
+import pytest_nncheck.health.training  # noqa: F401
 import pytest_nncheck.summary  # noqa: F401
+
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)

@@ -105,7 +105,7 @@ def test_outcomes_skip_message_and_failure_table(project):
 
 def test_summary_table_lists_every_check(project):
     result = project.runpytest("--nncheck")
-    result.stdout.fnmatch_lines(["*= nncheck =*", "*layer*check*verdict*worst entry*rel. error*",
+    result.stdout.fnmatch_lines(["*= nncheck =*", "*layer or test*check*outcome*worst entry*rel. error*",
                                  "*mylayers.BrokenSwish*gradients*failed*input[[]0]*",
                                  "*mylayers.Swish*gradients*passed*"])
 
@@ -120,9 +120,11 @@ def test_json_report(project):
     assert records["mylayers.BrokenSwish"]["max_rel_error"] > 1e-2
     assert records["mylayers.BrokenSwish"]["worst_entry"].startswith("input[0]")
     assert records["mylayers.Tokenizer"]["outcome"] == "skipped"
+    assert "vocabulary_file" in records["mylayers.Tokenizer"]["reason"]
+    assert "gradient check FAILED" in records["mylayers.BrokenSwish"]["reason"]
     for record in data["checks"]:
-        assert set(record) == {"nodeid", "kind", "layer", "outcome", "max_rel_error",
-                               "worst_entry", "kinks_crossed", "duration"}
+        assert {"nodeid", "kind", "layer", "outcome", "reason", "max_rel_error", "worst_entry",
+                "kinks_crossed", "duration"} <= set(record)
         assert record["nodeid"].startswith("nncheck::mylayers::") and record["kind"] == "gradients"
 
 
@@ -233,19 +235,11 @@ def test_xdist_gives_the_same_items_verdicts_and_one_report(project):
     assert serial.ret == parallel.ret == 1
 
 
-@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the skip without CUDA")
-def test_cuda_device_without_cuda_skips_with_a_reason(project):
-    project.makepyfile(test_overfit="""
-import torch
-
-def test_overfit(nncheck):
-    model = torch.nn.Linear(4, 2)
-    nncheck.assert_overfit(model, torch.randn(8, 4), torch.randint(0, 2, (8,)),
-                           torch.nn.CrossEntropyLoss())
-""")
-    result = project.runpytest("--nncheck", "--nncheck-device", "cuda", "-rs")
-    result.assert_outcomes(skipped=6)
-    result.stdout.fnmatch_lines(["*CUDA is not available*"])
+@pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="checks the error without CUDA")
+def test_cuda_device_without_cuda_is_a_usage_error_not_skips(project):
+    result = project.runpytest("--nncheck", "--nncheck-device", "cuda")
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    result.stderr.fnmatch_lines(["*nncheck_device = cuda but CUDA is not available*"])
 
 
 @pytest.mark.skipif(not __import__("torch").cuda.is_available(), reason="needs a CUDA device")

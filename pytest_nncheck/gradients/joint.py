@@ -1,0 +1,97 @@
+"""Joint probes: one signed random direction over every checked tensor at once.
+
+Per-tensor probes cost two forwards per probe per tensor, so checking a whole model grows with its
+number of tensors. A joint direction tests every tensor in two forwards. Each tensor's part is
+weighted by the inverse of its gradient's norm (within a clamped range, so no tensor is moved far
+out of the linear regime): every tensor then contributes a comparable share of v . grad, and a
+wrong tensor moves the total visibly whatever the sizes of the others.
+
+A joint probe only decides where to look. It is judged at a sensitive threshold; a disagreement is
+localised by group testing (halving the set of tensors, then the entries of the culprit: about
+log2(tensors) + log2(entries) steps of two forwards), and the verdict is given on the coordinate
+found, at the usual threshold. A passing check costs a constant number of forwards.
+"""
+from __future__ import annotations
+
+import statistics
+from typing import Dict, List, Sequence
+
+import torch
+
+from .judge import Judge, ProbeResult, Tolerance
+from .localise import narrow
+from .probes import Part, Probe, entry_scale
+
+# Joint probes decide where to look, not what is wrong, so they may be far more sensitive than the
+# failure threshold (1e-4): a correct float64 model gives joint relative errors of 1e-10..1e-8
+# (benchmarks/scaling.py, transformers of 1-16 layers and a ResNet-like CNN), and a single entry
+# off by 1% in a 128x128 weight of an 8-layer transformer moves v . grad by ~1e-5 of its size.
+JOINT_THRESHOLD = 1e-6
+
+# Two joint directions: a single wrong entry shifts every direction by the same amount (only its
+# sign is random), so more directions help only against dense bugs cancelling out by chance.
+JOINT_DIRECTIONS = 2
+
+# A tensor's weight stays within this factor of the median one: a tiny gradient norm must not
+# turn a 1e-6 step into a large one for that tensor.
+WEIGHT_RANGE = 100.0
+
+# After a culprit is found, the rest of the direction is judged again, for a second wrong tensor.
+MAX_CULPRITS = 3
+
+# With fewer eligible tensors than this, per-tensor probes are used (they also name entries
+# without narrowing); chosen from benchmarks/scaling.py.
+JOINT_FROM = 8
+
+
+def joint_probes(positions: Sequence[int], tensors: Sequence[torch.Tensor],
+                 gradients: Sequence[torch.Tensor], count: int,
+                 generator: torch.Generator) -> List[Probe]:
+    """``count`` weighted signed directions over the tensors at ``positions``."""
+    scales = [entry_scale(tensors[p].numel()) for p in positions]
+    shares = [scale * float(gradients[p].norm()) for scale, p in zip(scales, positions)]
+    reference = statistics.median(shares)
+    weights = [scale * min(max(reference / share, 1 / WEIGHT_RANGE), WEIGHT_RANGE)
+               for scale, share in zip(scales, shares)]
+    probes = []
+    for number in range(1, count + 1):
+        parts = []
+        for position, weight in zip(positions, weights):
+            tensor = tensors[position]
+            signs = torch.randint(0, 2, (tensor.numel(),), generator=generator, dtype=torch.int8)
+            direction = ((signs.to(tensor.dtype) * 2 - 1) * weight).reshape(tensor.shape)
+            parts.append(Part(position, direction=direction.to(tensor.device)))
+        probes.append(Probe(f"joint direction {number} ({len(positions)} tensors)", parts, "joint"))
+    return probes
+
+
+def check_jointly(judge: Judge, positions: Sequence[int], names: Sequence[str],
+                  tolerance: Tolerance, generator: torch.Generator,
+                  count: int = JOINT_DIRECTIONS) -> Dict[int, List[ProbeResult]]:
+    """Per tensor position: the joint results it took part in and any coordinate localised to it."""
+    joint = Tolerance(tolerance.step, JOINT_THRESHOLD, tolerance.noise_floor, tolerance.resolvable)
+    found: Dict[int, List[ProbeResult]] = {position: [] for position in positions}
+    for probe in joint_probes(positions, judge.subject.tensors, judge.gradients, count, generator):
+        current = probe
+        for _ in range(MAX_CULPRITS):
+            result = judge.judge(current, joint)
+            if result.status != "disagree":
+                break
+            located, _ = narrow(judge, result, joint, names, final_tolerance=tolerance)
+            if located is None:
+                break
+            culprit = located.probe.parts[0].tensor
+            found[culprit].append(located)
+            remaining = [part for part in current.parts if part.tensor != culprit]
+            if not remaining:
+                result = None
+                break
+            current = Probe(f"{probe.label} without {names[culprit]}", remaining, "joint")
+        else:
+            result = judge.judge(current, tolerance)  # still off after MAX_CULPRITS culprits
+        if result is not None:
+            if result.status == "disagree":
+                result = judge.judge(current, tolerance)
+            for part in current.parts:
+                found[part.tensor].append(result)
+    return found

@@ -1,0 +1,177 @@
+"""Judging one probe: the central difference first, confirmation before blame.
+
+Most probes agree with the central difference and cost two forwards. A probe that disagrees is not
+blamed yet: it may sit at a kink (ReLU sign, max winner, hinge margin) or inside a solver whose
+hundreds of comparisons flip under a tiny step while its output stays smooth. It fails only when
+no one-sided difference (Richardson-extrapolated, so as accurate as the central one) agrees either.
+The forward's decisions pick the side: the analytic gradient follows the decisions taken *at x*, so
+at a kink it is compared with the side whose decisions equal x's, and the step shrinks until one
+side does. Decisions are recorded only for these few evaluations.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import List, Optional, Sequence
+
+import torch
+
+from .finite_differences import (GRADIENT_RELATIVE_FLOOR, central_difference,
+                                 one_sided_extrapolated, relative_error)
+from .kinks import DecisionRecord
+from .probes import Probe
+from .subject import Subject
+
+# The step shrinks by these factors until one side of a kink shows x's own decisions: max pooling
+# over entries 1e-8 apart (near ties) needs a step below 1e-8; at 1e-10 a float64 difference still
+# resolves 1e-5 of a unit slope.
+SHRINK_FACTORS = (1.0, 1e-1, 1e-2, 1e-3, 1e-4)
+
+
+@dataclass
+class Tolerance:
+    """How one tensor is judged: its step, failure threshold and the floors of its precision."""
+
+    step: float
+    threshold: float
+    noise_floor: float  # the 0/0 guard: derivatives below it are compared absolutely
+    resolvable: float  # derivatives below this compare round-off with round-off: no evidence
+
+
+@dataclass
+class ProbeResult:
+    """The verdict on one probe.
+
+    ``status``: agree, disagree, untested (both derivatives below what a difference resolves) or
+    inconclusive (x sits on a kink and the analytic value is a subgradient between the sides).
+    ``resolution``: central, or one-sided + / - (at a kink, or where a solver's decisions flip).
+    """
+
+    probe: Probe
+    analytic: float
+    numeric: float
+    error: float
+    status: str
+    resolution: str = "central"
+    kink: bool = False
+    central: float = math.nan  # the central difference, kept for narrowing down a disagreement
+
+
+class Judge:
+    """Judges probes of one subject at its unperturbed point."""
+
+    def __init__(self, subject: Subject, gradients: Sequence[torch.Tensor], value_at_x: float,
+                 record_at_x: Optional[DecisionRecord], kinks: str) -> None:
+        self.subject = subject
+        self.gradients = gradients
+        self.largest = [float(g.abs().max()) if g.numel() else 0.0 for g in gradients]
+        self.value_at_x = value_at_x
+        self.record_at_x = record_at_x
+        self.has_decisions = record_at_x is not None and len(record_at_x) > 0
+        self.kinks = kinks
+
+    def values(self, probe: Probe, steps: Sequence[float],
+               records: Optional[List[DecisionRecord]] = None) -> List[float]:
+        """The projected output at x + step * probe for each step (x restored afterwards)."""
+        tensors = self.subject.tensors
+        results = []
+        with torch.no_grad():
+            saved = probe.place(tensors, steps[0])
+            try:
+                for position, step in enumerate(steps):
+                    if position:
+                        probe.move(tensors, saved, step)
+                    watchers = [records[position]] if records is not None else None
+                    results.append(self.subject.value(watchers))
+            finally:
+                probe.restore(tensors, saved)
+        return results
+
+    def judge(self, probe: Probe, tolerance: Tolerance) -> ProbeResult:
+        analytic = probe.analytic(self.gradients)
+        plus, minus = self.values(probe, (tolerance.step, -tolerance.step))
+        numeric = central_difference(plus, minus, tolerance.step)
+        floor = max(tolerance.noise_floor,
+                    GRADIENT_RELATIVE_FLOOR * probe.scale(self.gradients, self.largest))
+        error = self._error(analytic, numeric, floor)
+        if error <= tolerance.threshold:
+            untested = max(abs(analytic), abs(numeric)) <= tolerance.resolvable
+            result = ProbeResult(probe, analytic, numeric, error,
+                                 "untested" if untested else "agree")
+        elif self.kinks == "count":
+            result = ProbeResult(probe, analytic, numeric, error, "disagree")
+        else:
+            result = self._confirm(probe, tolerance, analytic, numeric, error, floor)
+            if result.status == "agree" and max(abs(analytic), abs(result.numeric)) \
+                    <= tolerance.resolvable:
+                result.status = "untested"
+        result.central = numeric
+        return result
+
+    @staticmethod
+    def _error(analytic: float, numeric: float, floor: float) -> float:
+        if not math.isfinite(numeric):
+            return math.inf
+        return relative_error(analytic, numeric, floor)
+
+    def _one_sided(self, probe: Probe, step: float, recorded: bool):
+        """Extrapolated derivatives from the right and the left, and the decision records."""
+        steps = (step, step / 2, -step / 2, -step)
+        records = [DecisionRecord() for _ in steps] if recorded else None
+        right_full, right_half, left_half, left_full = self.values(probe, steps, records)
+        sides = {+1: one_sided_extrapolated(self.value_at_x, right_half, right_full, step),
+                 -1: one_sided_extrapolated(self.value_at_x, left_half, left_full, -step)}
+        return sides, records
+
+    def _confirm(self, probe: Probe, tolerance: Tolerance, analytic: float, central: float,
+                 central_error: float, floor: float) -> ProbeResult:
+        threshold = tolerance.threshold
+        first = last = None
+        crossed = False
+        for factor in SHRINK_FACTORS if self.has_decisions else SHRINK_FACTORS[:1]:
+            step = tolerance.step * factor
+            sides, records = self._one_sided(probe, step, self.has_decisions)
+            # Round-off grows as the step shrinks; the slopes on either side show the scale of
+            # the derivative even where the analytic gradient is exactly zero (a hinge at rest).
+            floor_here = max(floor, tolerance.noise_floor / factor,
+                             GRADIENT_RELATIVE_FLOOR * max(abs(v) for v in sides.values()))
+            errors = {side: self._error(analytic, value, floor_here)
+                      for side, value in sides.items()}
+            first = first or (sides, errors)
+            if records is None:
+                break
+            at_x = self.record_at_x
+            matching = [side for side, full, half in ((+1, records[0], records[1]),
+                                                      (-1, records[3], records[2]))
+                        if full.same_as(at_x) and half.same_as(at_x)]
+            crossed = crossed or not records[0].same_as(records[3])
+            last = (sides, errors, matching)
+            if not matching:
+                continue  # decisions flip on both sides: shrink, or treat as a solver below
+            side = min(matching, key=errors.get)
+            if errors[side] <= threshold or len(matching) == 2:
+                # The side that keeps x's decisions decides; with both sides keeping them, x is
+                # off the kink at this step and either side measures the derivative.
+                status = "agree" if errors[side] <= threshold else "disagree"
+                return ProbeResult(probe, analytic, sides[side], errors[side], status,
+                                   f"one-sided {'+' if side > 0 else '-'}", kink=crossed)
+        if last is not None and last[2]:
+            # Only one side keeps x's decisions however small the step: x sits on the kink
+            # itself, where the backward's convention (x > 0 or x >= 0) picks the side.
+            sides, errors, _ = last
+        else:
+            # No side keeps x's decisions at any step (a solver flips them under every step),
+            # or the forward makes none: the largest step's differences have the least noise.
+            sides, errors = first
+        side = min(errors, key=errors.get)
+        if errors[side] <= threshold:
+            return ProbeResult(probe, analytic, sides[side], errors[side], "agree",
+                               f"one-sided {'+' if side > 0 else '-'}", kink=crossed)
+        low, high = sorted(sides.values())
+        slack = max(floor, GRADIENT_RELATIVE_FLOOR * max(abs(low), abs(high))) * threshold
+        if self.has_decisions and low - slack <= analytic <= high + slack \
+                and relative_error(low, high, floor) > threshold:
+            # x sits exactly on a kink: any value between the two slopes is a valid subgradient.
+            return ProbeResult(probe, analytic, central, central_error, "inconclusive",
+                               "between the one-sided slopes", kink=True)
+        return ProbeResult(probe, analytic, central, central_error, "disagree", kink=crossed)

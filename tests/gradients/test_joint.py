@@ -1,0 +1,95 @@
+"""Joint probes: whole models checked at a cost that does not grow with their number of tensors."""
+import pytest
+import torch
+from torch import nn
+from torch.nn.utils import parametrize
+
+from pytest_nncheck import NNCheckError, check_gradients
+from pytest_nncheck.gradients.joint import JOINT_FROM
+from tests.gradients.real_code_layers import Float32RMSNorm
+
+
+class _Rewrite(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, weight, factor):
+        ctx.factor = factor
+        return weight.view_as(weight)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * ctx.factor.to(grad.dtype), None
+
+
+class Tap(nn.Module):
+    """An identity parametrization whose backward makes the weight's gradient wrong."""
+
+    def __init__(self, factor):
+        super().__init__()
+        self.factor = factor
+
+    def forward(self, weight):
+        return _Rewrite.apply(weight, self.factor)
+
+
+def deep_mlp(blocks: int, seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(*[layer for _ in range(blocks) for layer in (nn.Linear(6, 6), nn.Tanh())])
+
+
+def _x():
+    return torch.randn(3, 6, dtype=torch.float64, requires_grad=True)
+
+
+def test_a_correct_model_passes_at_a_cost_independent_of_its_size():
+    small = check_gradients(deep_mlp(4), _x(), strategy="joint")
+    large = check_gradients(deep_mlp(12), _x(), strategy="joint")
+    assert small.passed and large.passed, large.render()
+    assert large.forwards == small.forwards <= 8
+    assert check_gradients(deep_mlp(12), _x(), strategy="per-tensor").forwards > 10 * large.forwards
+
+
+@pytest.mark.parametrize("whole", [True, False], ids=["whole tensor", "one entry"])
+def test_a_wrong_tensor_is_localised_and_named_with_its_entry(whole):
+    model = deep_mlp(8)
+    weight = model[6].weight
+    factor = torch.tensor(1.1) if whole else torch.ones_like(weight.detach())
+    if not whole:
+        factor[2, 3] = 1.1
+    parametrize.register_parametrization(model[6], "weight", Tap(factor))
+    report = check_gradients(model, _x(), strategy="joint")
+    failing = {e.name: e for e in report.entries if e.verdict in ("wrong", "suspicious")}
+    assert set(failing) == {"6.parametrizations.weight.original"}, report.render()
+    if not whole:
+        assert failing["6.parametrizations.weight.original"].worst_probe.endswith("[2, 3]")
+
+
+def test_two_wrong_tensors_are_both_found():
+    model = deep_mlp(8)
+    for position in (2, 10):
+        parametrize.register_parametrization(model[position], "bias", Tap(torch.tensor(0.8)))
+    report = check_gradients(model, _x(), strategy="joint")
+    failing = {e.name for e in report.entries if e.verdict in ("wrong", "suspicious")}
+    assert failing == {"2.parametrizations.bias.original", "10.parametrizations.bias.original"}
+
+
+def test_auto_switches_to_joint_probes_from_the_documented_tensor_count():
+    below = check_gradients(deep_mlp(JOINT_FROM // 2 - 1), _x())
+    above = check_gradients(deep_mlp(JOINT_FROM // 2 + 1), _x())
+    assert not any("joint" in e.worst_probe for e in below.entries)
+    assert all("joint" in e.worst_probe for e in above.entries)
+
+
+def test_low_precision_tensors_keep_their_own_probes():
+    model = nn.Sequential(deep_mlp(6), Float32RMSNorm(6))
+    report = check_gradients(model.double(), _x(), strategy="joint")
+    assert report.passed, report.render()
+    entries = {e.name: e for e in report.entries}
+    # Everything before the norm reaches its cast to float32; only the norm's gain does not.
+    assert entries["0.0.weight"].verdict == "low precision"
+    assert "joint" not in entries["0.0.weight"].worst_probe
+    assert entries["1.weight"].verdict in ("ok", "excellent")
+
+
+def test_unknown_strategy_is_rejected():
+    with pytest.raises(NNCheckError, match="strategy='jointly' is not an option"):
+        check_gradients(torch.sin, _x(), strategy="jointly")
