@@ -109,10 +109,12 @@ def cache_speedup(paths: List[Path], jobs: int) -> Tuple[float, float]:
 
 
 def startup() -> Dict[str, float]:
-    """Median wall seconds of ``nnlint one_file.py`` (cached, and --no-cache) and of LibCST's import."""
+    """Median wall seconds of ``nnlint one_file.py`` (cached, and --no-cache), and of
+    ``import libcst``."""
     with tempfile.TemporaryDirectory() as folder:
         target = Path(folder) / "train.py"
-        target.write_text("import torch\n\ndef d(f, x, h=1e-5):\n    return (f(x + h) - f(x)) / h\n")
+        target.write_text("import torch\n\ndef d(f, x, h=1e-5):\n"
+                          "    return (f(x + h) - f(x)) / h\n")
         command = [*_nnlint_command(), str(target)]
         _wall(command, cwd=Path(folder))
         return {
@@ -131,8 +133,8 @@ def other_tools(paths: List[Path], jobs: int, torchfix: Optional[str]) -> Dict[s
     if torchfix:
         command = [torchfix, "-m", "torchfix"]
         results["TorchFix (1 process)"] = _wall(command + ["-j", "1", *map(str, paths)])
-        results[f"TorchFix ({jobs} processes)"] = _wall(command + ["-j", str(jobs),
-                                                                  *map(str, paths)])
+        results[f"TorchFix ({jobs} processes)"] = _wall(
+            command + ["-j", str(jobs), *map(str, paths)])
     else:
         print("TorchFix: skipped (pip install torchfix in a separate virtualenv, pass --torchfix)")
     if importlib.util.find_spec("flake8") is not None:

@@ -73,7 +73,8 @@ def make_project(folder: Path, clone: Path, snippet: str) -> Path:
     return project
 
 
-def pre_commit(project: Path, env: Dict[str, str], *args: str) -> Tuple[float, subprocess.CompletedProcess]:
+def pre_commit(project: Path, env: Dict[str, str],
+               *args: str) -> Tuple[float, subprocess.CompletedProcess]:
     start = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "pre_commit", *args], cwd=project, env=env,
                           capture_output=True, text=True, timeout=900)
@@ -107,7 +108,8 @@ def measure(repo: Path) -> Dict[str, object]:
         first, done = pre_commit(project, env, "run", "--files", "train.py")
         second, again = pre_commit(project, env, "run", "--files", "train.py")
         _, updated = pre_commit(project, env, "autoupdate")
-        pinned = re.search(r"rev: (\S+)", (project / ".pre-commit-config.yaml").read_text()).group(1)
+        config = (project / ".pre-commit-config.yaml").read_text(encoding="utf-8")
+        pinned = re.search(r"rev: (\S+)", config).group(1)
         site = site_packages(home)
         return {
             "first_run_s": round(first, 1), "second_run_s": round(second, 1),

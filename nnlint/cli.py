@@ -9,10 +9,13 @@ import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import TYPE_CHECKING, List, Optional, Sequence
 
 from . import __version__
 from .config import ConfigError, load_config
+
+if TYPE_CHECKING:
+    from .runner import LintResult
 
 EXIT_CLEAN, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
@@ -129,7 +132,7 @@ def _reader_gone() -> None:
     os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
 
 
-def _report(args: argparse.Namespace, result, colour: bool) -> None:
+def _report(args: argparse.Namespace, result: "LintResult", colour: bool) -> None:
     from .formats import FORMATS
     if args.format != "text":
         _write(FORMATS[args.format](result.findings, False), False)

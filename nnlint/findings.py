@@ -1,4 +1,4 @@
-"""A reported problem, as every format and the cache see it (no LibCST here: cached runs skip it)."""
+"""A reported problem, as the formats and the cache see it (no LibCST here: cached runs skip it)."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -47,4 +47,5 @@ class NNLintFlake8:
         rules = [rule for rule in ALL_RULES if config.selects(rule.code)]
         for finding in lint_source("".join(self.lines), self.filename, rules):
             if config.selects(finding.code) and not finding.code.startswith(ignored):
-                yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)
+                message = f"{finding.code} {finding.message}"
+                yield finding.line, finding.column - 1, message, type(self)

@@ -117,7 +117,8 @@ def node_starts(module: cst.Module, nodes: Iterable[cst.CSTNode],
     return _generated_starts(module, module, targets)
 
 
-def _generated_starts(module: cst.Module, root: cst.CSTNode, targets: Set[int]) -> Dict[int, Position]:
+def _generated_starts(module: cst.Module, root: cst.CSTNode,
+                      targets: Set[int]) -> Dict[int, Position]:
     state = _StartCountingState(module, targets)
     try:
         root._codegen(state)

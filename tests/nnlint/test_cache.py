@@ -1,4 +1,4 @@
-"""The result cache: reused only for the same bytes, rules and nnlint; shared safely; never fatal."""
+"""The result cache: reused only for the same bytes, rules and nnlint; shared; never fatal."""
 import json
 import subprocess
 import sys

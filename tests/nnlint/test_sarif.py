@@ -34,10 +34,10 @@ def test_sarif_is_valid_and_locates_every_finding(tmp_path, capsys, monkeypatch)
     assert code == 1 and log["version"] == "2.1.0"
     (run,) = log["runs"]
     rules = run["tool"]["driver"]["rules"]
+    places = [r["locations"][0]["physicalLocation"] for r in run["results"]]
     found = [(r["ruleId"], rules[r["ruleIndex"]]["id"], r["level"],
-              r["locations"][0]["physicalLocation"]["artifactLocation"]["uri"],
-              r["locations"][0]["physicalLocation"]["region"]["startLine"],
-              r["locations"][0]["physicalLocation"]["region"]["startColumn"]) for r in run["results"]]
+              place["artifactLocation"]["uri"], place["region"]["startLine"],
+              place["region"]["startColumn"]) for r, place in zip(run["results"], places)]
     assert found == [("NN000", "NN000", "error", "broken.py", 1, 7),
                      ("NN302", "NN302", "warning", "pkg/train%20file.py", 2, 6),
                      ("NN102", "NN102", "error", "pkg/train%20file.py", 4, 12)]
