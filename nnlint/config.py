@@ -1,11 +1,14 @@
-"""Settings from ``[tool.nnlint]`` of the nearest ``pyproject.toml``, overridden by the command line."""
+"""Settings from ``[tool.nnlint]`` of the nearest ``pyproject.toml``, overridden by the command line.
+
+Nothing here imports LibCST or the rules: a run whose results are all cached never needs them.
+"""
 from __future__ import annotations
 
 import fnmatch
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Optional, Sequence, Tuple
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -14,21 +17,27 @@ else:  # pragma: no cover - exercised on Python 3.9/3.10 only
 
 DEFAULT_EXCLUDES = (".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "__pycache__", "build",
                     "dist", ".tox", ".nox", ".mypy_cache", ".pytest_cache", ".eggs",
-                    "node_modules", "site-packages")
+                    "node_modules", "site-packages", ".nnlint_cache")
 
 
 class ConfigError(ValueError):
-    """The configuration cannot be used (unreadable or wrongly typed); the CLI exits 2."""
+    """The configuration cannot be used (unreadable, wrongly typed, unknown key or code): exit 2."""
 
 
 @dataclass
 class Config:
-    """Which codes run and which paths are skipped."""
+    """Which codes run, which paths are skipped, and which codes are ignored in which files.
+
+    ``code_sources`` remembers where each list of codes came from (``--select``,
+    ``[tool.nnlint] ignore``, ...) so that an unknown code is reported where it was written.
+    """
 
     select: List[str] = field(default_factory=lambda: ["NN"])
     ignore: List[str] = field(default_factory=list)
     exclude: List[str] = field(default_factory=list)
+    per_file_ignores: List[Tuple[str, List[str]]] = field(default_factory=list)
     root: Path = field(default_factory=Path.cwd)
+    code_sources: List[Tuple[str, List[str]]] = field(default_factory=list)
 
     def selects(self, code: str) -> bool:
         """A code runs when a select prefix matches it and no longer-or-equal ignore prefix does."""
@@ -36,23 +45,23 @@ class Config:
         ignored = [len(p) for p in self.ignore if code.startswith(p)]
         return bool(selected) and (not ignored or max(ignored) < max(selected))
 
-    def excludes(self, path: Path, base: Optional[Path] = None) -> bool:
+    def excludes(self, path: Path, base: Optional[Path] = None, explicit: bool = False) -> bool:
         """Gitignore-style matching below ``base`` (the folder being walked).
 
         A pattern without a slash matches any path component below ``base``; a pattern with one
         matches the path relative to the configuration's root. Components above ``base`` never
-        match, so ``nnlint .venv/lib/.../torch`` lints what it was asked to.
+        match, so ``nnlint .venv/lib/.../torch`` lints what it was asked to. A file named
+        ``explicit``-ly (as pre-commit names them) is matched against the configured patterns
+        only: the default ones (virtualenvs, build folders) skip folders, never a named file.
         """
         base = base or self.root
         try:
             parts = path.resolve().relative_to(base.resolve()).parts
         except ValueError:
             parts = path.parts
-        try:
-            relative = path.resolve().relative_to(self.root.resolve()).as_posix()
-        except ValueError:
-            relative = "/".join(parts)
-        for pattern in (*DEFAULT_EXCLUDES, *self.exclude):
+        relative = self.relative(path)
+        patterns = self.exclude if explicit else (*DEFAULT_EXCLUDES, *self.exclude)
+        for pattern in patterns:
             pattern = pattern.rstrip("/")
             if "/" in pattern:
                 anchored = pattern.lstrip("/")
@@ -62,11 +71,44 @@ class Config:
                 return True
         return False
 
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the configuration's root, with slashes; as given when outside it."""
+        try:
+            return path.resolve().relative_to(self.root.resolve()).as_posix()
+        except ValueError:
+            return path.as_posix()
+
+    def ignored_in(self, path: Path) -> List[str]:
+        """The codes that ``[tool.nnlint.per-file-ignores]`` ignores in ``path`` (as ruff reads it:
+        a pattern with a slash matches the path relative to the root, or a folder above it; one
+        without matches the file name)."""
+        if not self.per_file_ignores:
+            return []
+        relative = self.relative(path)
+        codes: List[str] = []
+        for pattern, pattern_codes in self.per_file_ignores:
+            bare = pattern.rstrip("/")
+            candidates = (bare, bare + "/*", bare[3:] if bare.startswith("**/") else bare)
+            if any(fnmatch.fnmatch(relative, c) for c in candidates) or (
+                    "/" not in bare and fnmatch.fnmatch(path.name, bare)):
+                codes += pattern_codes
+        return codes
+
+    def unknown_code(self, known: Iterable[str]) -> Optional[str]:
+        """One line naming the first code (or prefix) that matches no known code, else None."""
+        known = sorted(known)
+        for source, codes in self.code_sources:
+            for code in codes:
+                if not code or not any(k.startswith(code) for k in known):
+                    return (f"unknown code {code!r} in {source}; valid codes: {', '.join(known)} "
+                            f"(or a prefix such as NN or NN1)")
+        return None
+
 
 def find_pyproject(start: Path) -> Optional[Path]:
     """The nearest ``pyproject.toml`` at or above ``start``."""
     current = start.resolve()
-    if current.is_file():
+    if current.is_file() or not current.exists():
         current = current.parent
     for folder in (current, *current.parents):
         candidate = folder / "pyproject.toml"
@@ -75,13 +117,50 @@ def find_pyproject(start: Path) -> Optional[Path]:
     return None
 
 
-def _string_list(table: dict, key: str, source: Path) -> List[str]:
-    value = table.get(key, [])
+def _string_list(value: object, key: str, source: Path) -> List[str]:
     if isinstance(value, str):
         value = [value]
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ConfigError(f"{source}: [tool.nnlint] {key} must be a list of strings")
     return value
+
+
+def _codes(value: object, key: str, source: Path) -> List[str]:
+    return [code.strip().upper() for code in _string_list(value, key, source)]
+
+
+def _set_select(config: Config, value: object, source: Path) -> None:
+    config.select = _codes(value, "select", source)
+    config.code_sources.append(("[tool.nnlint] select", config.select))
+
+
+def _set_ignore(config: Config, value: object, source: Path) -> None:
+    config.ignore = _codes(value, "ignore", source)
+    config.code_sources.append(("[tool.nnlint] ignore", config.ignore))
+
+
+def _set_exclude(config: Config, value: object, source: Path) -> None:
+    config.exclude = _string_list(value, "exclude", source)
+
+
+def _set_per_file_ignores(config: Config, value: object, source: Path) -> None:
+    if not isinstance(value, dict):
+        raise ConfigError(f"{source}: [tool.nnlint.per-file-ignores] must be a table of "
+                          f"glob = [codes]")
+    for pattern, codes in value.items():
+        key = f"per-file-ignores {pattern!r}"
+        parsed = _codes(codes, key, source)
+        config.per_file_ignores.append((pattern, parsed))
+        config.code_sources.append((f"[tool.nnlint.per-file-ignores] {pattern!r}", parsed))
+
+
+# Every key [tool.nnlint] accepts, and what reads it; any other key is a usage error.
+KEYS: Dict[str, Callable[[Config, object, Path], None]] = {
+    "select": _set_select,
+    "ignore": _set_ignore,
+    "exclude": _set_exclude,
+    "per-file-ignores": _set_per_file_ignores,
+}
 
 
 def load_config(start: Path, select: Optional[Sequence[str]] = None,
@@ -96,14 +175,17 @@ def load_config(start: Path, select: Optional[Sequence[str]] = None,
         except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as error:
             raise ConfigError(f"{pyproject}: cannot read [tool.nnlint]: {error}") from error
         config.root = pyproject.parent
-        if "select" in table:
-            config.select = _string_list(table, "select", pyproject)
-        config.ignore = _string_list(table, "ignore", pyproject)
-        config.exclude = _string_list(table, "exclude", pyproject)
+        for key, value in table.items():
+            if key not in KEYS:
+                raise ConfigError(f"{pyproject}: unknown key {key!r} in [tool.nnlint]; valid keys: "
+                                  f"{', '.join(sorted(KEYS))}")
+            KEYS[key](config, value, pyproject)
     if select:
-        config.select = list(select)
+        config.select = [code.upper() for code in select]
+        config.code_sources.append(("--select", config.select))
     if ignore:
-        config.ignore = [*config.ignore, *ignore]
+        config.ignore = [*config.ignore, *(code.upper() for code in ignore)]
+        config.code_sources.append(("--ignore", list(ignore)))
     if exclude:
         config.exclude = [*config.exclude, *exclude]
     return config

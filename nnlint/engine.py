@@ -1,4 +1,4 @@
-"""Find files, parse each once with LibCST, run the selected rules in one traversal, collect findings.
+"""Parse a file once with LibCST, run the selected rules in one traversal, collect findings.
 
 A file that does not parse gives one NN000 finding; a rule that crashes gives one NN999 finding
 naming the rule, and the file is linted again without it. Neither ends the run.
@@ -7,39 +7,19 @@ from __future__ import annotations
 
 import ast
 import io
-import os
 import tokenize
-from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Dict, Iterator, List, Optional, Sequence, Tuple, Type
+from typing import Dict, List, Optional, Sequence, Tuple, Type
 
 import libcst as cst
-from libcst.metadata import MetadataWrapper, PositionProvider
 
 from .config import Config
+from .findings import INTERNAL_ERROR, PARSE_ERROR, Finding
+from .positions import node_starts
 from .rules import ALL_RULES
 from .rules.base import FileContext, Rule
 from .suppressions import is_suppressed
 from .walker import HandlerError, walk
-
-PARSE_ERROR = ("NN000", "syntax-error")
-INTERNAL_ERROR = ("NN999", "internal-error")
-
-
-@dataclass(frozen=True, order=True)
-class Finding:
-    """One reported problem; the JSON format writes these fields."""
-
-    path: str
-    line: int
-    column: int
-    code: str
-    name: str
-    message: str
-    severity: str
-
-    def to_dict(self) -> Dict[str, object]:
-        return asdict(self)
 
 
 class UnreadableInput(OSError):
@@ -141,31 +121,26 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Findin
 
 
 def _resolve(context: FileContext, module: cst.Module, source: str, path: str) -> List[Finding]:
-    positions = MetadataWrapper(module, unsafe_skip_copy=True).resolve(PositionProvider)
+    starts = node_starts(module, (raw.node for raw in context.findings), source)
     lines = source.splitlines()
     findings = []
     seen = set()
     for raw in context.findings:
-        start = positions[raw.node].start
-        line_text = lines[start.line - 1] if 0 < start.line <= len(lines) else ""
+        line, column = starts[id(raw.node)]
+        line_text = lines[line - 1] if 0 < line <= len(lines) else ""
         if is_suppressed(raw.rule.code, line_text):
             continue
-        key = (start.line, start.column, raw.rule.code)
+        key = (line, column, raw.rule.code)
         if key in seen:
             continue
         seen.add(key)
-        findings.append(Finding(path, start.line, start.column + 1, raw.rule.code, raw.rule.name,
+        findings.append(Finding(path, line, column + 1, raw.rule.code, raw.rule.name,
                                 raw.message, raw.rule.severity))
     return findings
 
 
-def lint_file(path: Path, rules: Sequence[Type[Rule]], label: Optional[str] = None) -> List[Finding]:
-    """Read and lint one file; a file that cannot be decoded gives one NN000 finding."""
-    label = label or str(path)
-    try:
-        data = path.read_bytes()
-    except OSError as error:
-        raise UnreadableInput(f"{label}: cannot read: {error.strerror or error}") from error
+def lint_bytes(data: bytes, label: str, rules: Sequence[Type[Rule]]) -> List[Finding]:
+    """Lint one file's bytes; bytes that cannot be decoded give one NN000 finding."""
     try:
         source = decode(data)
     except (SyntaxError, UnicodeDecodeError, LookupError) as error:
@@ -173,67 +148,17 @@ def lint_file(path: Path, rules: Sequence[Type[Rule]], label: Optional[str] = No
     return lint_source(source, label, rules)
 
 
-def discover(paths: Sequence[str], config: Config) -> Iterator[Path]:
-    """Python files under ``paths``; files named explicitly are always linted, folders filtered."""
-    for raw in paths:
-        path = Path(raw)
-        if not path.exists():
-            raise UnreadableInput(f"{raw}: no such file or directory")
-        if path.is_file():
-            yield path
-            continue
-        for folder, subfolders, files in os.walk(path):
-            here = Path(folder)
-            subfolders[:] = sorted(d for d in subfolders if not config.excludes(here / d, path))
-            for name in sorted(files):
-                candidate = here / name
-                if name.endswith((".py", ".pyi")) and not config.excludes(candidate, path):
-                    yield candidate
-
-
-def _lint_one(job: Tuple[str, Tuple[str, ...]]) -> Tuple[List[Finding], Optional[str]]:
-    path, codes = job
-    rules = [rule for rule in ALL_RULES if rule.code in codes]
+def lint_file(path: Path, rules: Sequence[Type[Rule]], label: Optional[str] = None) -> List[Finding]:
+    """Read and lint one file."""
+    label = label or str(path)
     try:
-        return lint_file(Path(path), rules), None
-    except UnreadableInput as error:
-        return [], str(error)
+        data = path.read_bytes()
+    except OSError as error:
+        raise UnreadableInput(f"{label}: cannot read: {error.strerror or error}") from error
+    return lint_bytes(data, label, rules)
 
 
-# Below this many files a worker pool costs more to start than it saves.
-PARALLEL_THRESHOLD = 16
-
-
-@dataclass
-class LintResult:
-    """Findings of a run, and the inputs that could not be read (the CLI exits 2 for those)."""
-
-    findings: List[Finding]
-    errors: List[str]
-    files: int
-
-
-def lint_paths(paths: Sequence[str], config: Config, jobs: Optional[int] = None) -> LintResult:
-    """Lint every file under ``paths`` with the rules ``config`` selects, on up to ``jobs`` cores."""
-    errors: List[str] = []
-    files: List[str] = []
-    for raw in paths:
-        try:
-            files += [str(p) for p in discover([raw], config)]
-        except UnreadableInput as error:
-            errors.append(str(error))
-    codes = tuple(rule.code for rule in selected_rules(config))
-    workers = min(jobs or os.cpu_count() or 1, len(files))
-    jobs_list = [(f, codes) for f in files]
-    if workers > 1 and len(files) >= PARALLEL_THRESHOLD:
-        from concurrent.futures import ProcessPoolExecutor
-        with ProcessPoolExecutor(max_workers=workers) as pool:
-            results = list(pool.map(_lint_one, jobs_list, chunksize=8))
-    else:
-        results = [_lint_one(job) for job in jobs_list]
-    findings: List[Finding] = []
-    for file_findings, error in results:
-        findings += file_findings
-        if error:
-            errors.append(error)
-    return LintResult([f for f in sorted(findings) if config.selects(f.code)], errors, len(files))
+def lint_job(job: Tuple[str, bytes, Tuple[str, ...]]) -> List[Finding]:
+    """One file for a worker process: (label, bytes, codes of the rules to run)."""
+    label, data, codes = job
+    return lint_bytes(data, label, [rule for rule in ALL_RULES if rule.code in codes])

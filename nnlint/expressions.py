@@ -11,44 +11,56 @@ from .walker import children
 def text(node: Optional[cst.CSTNode]) -> Optional[str]:
     """Compact text of simple expressions (names, attributes, numbers, subscripts, calls), else None.
 
-    Cheap enough to call on every candidate node; two expressions with the same text are taken to
-    mean the same value.
+    Cheap enough to call on every candidate node (a table keyed by the node's exact type: an
+    isinstance chain on LibCST's abstract node classes cost more than the traversal); two
+    expressions with the same text are taken to mean the same value.
     """
-    if node is None:
-        return None
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, (cst.Integer, cst.Float)):
-        return node.value
-    if isinstance(node, cst.SimpleString):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        base = text(node.value)
-        return None if base is None else f"{base}.{node.attr.value}"
-    if isinstance(node, cst.Subscript):
-        base = text(node.value)
-        slices = [text(s.slice.value) if isinstance(s.slice, cst.Index) else None
-                  for s in node.slice]
-        if base is None or None in slices:
-            return None
-        return f"{base}[{', '.join(slices)}]"
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus):
-        inner = text(node.expression)
-        return None if inner is None else f"-{inner}"
-    if isinstance(node, cst.BinaryOperation):
-        left, right = text(node.left), text(node.right)
-        symbol = _OPERATORS.get(type(node.operator))
-        if left is None or right is None or symbol is None:
-            return None
-        return f"({left} {symbol} {right})"
-    if isinstance(node, cst.Call):
-        func = text(node.func)
-        args = [text(a.value) for a in node.args]
-        if func is None or None in args:
-            return None
-        return f"{func}({', '.join(args)})"
-    return None
+    render = _TEXT.get(type(node))
+    return None if render is None else render(node)
 
+
+def _attribute_text(node: cst.Attribute) -> Optional[str]:
+    base = text(node.value)
+    return None if base is None else f"{base}.{node.attr.value}"
+
+
+def _subscript_text(node: cst.Subscript) -> Optional[str]:
+    base = text(node.value)
+    slices = [text(s.slice.value) if type(s.slice) is cst.Index else None for s in node.slice]
+    if base is None or None in slices:
+        return None
+    return f"{base}[{', '.join(slices)}]"
+
+
+def _unary_text(node: cst.UnaryOperation) -> Optional[str]:
+    inner = text(node.expression) if type(node.operator) is cst.Minus else None
+    return None if inner is None else f"-{inner}"
+
+
+def _binary_text(node: cst.BinaryOperation) -> Optional[str]:
+    left, right = text(node.left), text(node.right)
+    symbol = _OPERATORS.get(type(node.operator))
+    if left is None or right is None or symbol is None:
+        return None
+    return f"({left} {symbol} {right})"
+
+
+def _call_text(node: cst.Call) -> Optional[str]:
+    func = text(node.func)
+    args = [text(a.value) for a in node.args]
+    if func is None or None in args:
+        return None
+    return f"{func}({', '.join(args)})"
+
+
+def _literal_text(node: cst.CSTNode) -> str:
+    return node.value
+
+
+_TEXT = {cst.Name: _literal_text, cst.Integer: _literal_text, cst.Float: _literal_text,
+         cst.SimpleString: _literal_text, cst.Attribute: _attribute_text,
+         cst.Subscript: _subscript_text, cst.UnaryOperation: _unary_text,
+         cst.BinaryOperation: _binary_text, cst.Call: _call_text}
 
 _OPERATORS = {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.Divide: "/",
               cst.Power: "**"}

@@ -5,7 +5,7 @@ single traversal meets them, and resolving an expression is a dictionary lookup 
 """
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import libcst as cst
 
@@ -13,10 +13,10 @@ import libcst as cst
 def dotted_name(node: cst.BaseExpression) -> Optional[str]:
     """``a.b.c`` for a Name/Attribute chain, else None."""
     parts = []
-    while isinstance(node, cst.Attribute):
+    while type(node) is cst.Attribute:  # exact type checks: isinstance on LibCST's ABCs is slow
         parts.append(node.attr.value)
         node = node.value
-    if not isinstance(node, cst.Name):
+    if type(node) is not cst.Name:
         return None
     parts.append(node.value)
     return ".".join(reversed(parts))
@@ -27,8 +27,12 @@ class ImportTable:
 
     def __init__(self) -> None:
         self.aliases: Dict[str, str] = {}
+        # Every rule resolves the same calls: id(node) -> (node, name), emptied when an import
+        # changes the aliases. The node is kept so that its id cannot be reused meanwhile.
+        self._resolved: Dict[int, Tuple[cst.BaseExpression, Optional[str]]] = {}
 
     def add_import(self, node: cst.Import) -> None:
+        self._resolved.clear()
         for alias in node.names:
             full = dotted_name(alias.name)
             if full is None:
@@ -40,6 +44,7 @@ class ImportTable:
                 self.aliases[root] = root
 
     def add_import_from(self, node: cst.ImportFrom) -> None:
+        self._resolved.clear()
         if node.relative or node.module is None or isinstance(node.names, cst.ImportStar):
             return
         module = dotted_name(node.module)
@@ -55,12 +60,16 @@ class ImportTable:
 
     def resolve(self, node: cst.BaseExpression) -> Optional[str]:
         """The qualified name of a Name/Attribute chain (``gc`` -> ``torch.autograd.gradcheck``)."""
+        known = self._resolved.get(id(node))
+        if known is not None and known[0] is node:
+            return known[1]
         name = dotted_name(node)
-        if name is None:
-            return None
-        head, _, rest = name.partition(".")
-        base = self.aliases.get(head, head)
-        return f"{base}.{rest}" if rest else base
+        if name is not None:
+            head, _, rest = name.partition(".")
+            base = self.aliases.get(head, head)
+            name = f"{base}.{rest}" if rest else base
+        self._resolved[id(node)] = (node, name)
+        return name
 
     def call_name(self, node: cst.Call) -> Optional[str]:
         """The qualified name of the function a call calls, when it is a plain name or attribute."""

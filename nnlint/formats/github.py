@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..engine import Finding
+from ..findings import Finding
 
 
 def _escape_data(value: str) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
-from ..engine import Finding
+from ..findings import Finding
 
 
 def render_json(findings: Sequence[Finding], colour: bool = False) -> str:

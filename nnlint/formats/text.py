@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from ..engine import Finding
+from ..findings import Finding
 
 
 def render_text(findings: Sequence[Finding], colour: bool) -> str:
