@@ -6,7 +6,7 @@ from typing import Iterator, List, Tuple
 
 from . import __version__
 from .engine import lint_source
-from .rules import ALL_RULES
+from .rules import DEFAULT_RULES
 
 
 class NNLintFlake8:
@@ -21,5 +21,5 @@ class NNLintFlake8:
 
     def run(self) -> Iterator[Tuple[int, int, str, type]]:
         source = "".join(self.lines)
-        for finding in lint_source(source, self.filename, ALL_RULES):
+        for finding in lint_source(source, self.filename, DEFAULT_RULES):
             yield finding.line, finding.column - 1, f"{finding.code} {finding.message}", type(self)

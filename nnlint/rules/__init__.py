@@ -23,3 +23,4 @@ ALL_RULES: List[Type[Rule]] = sorted([
 ], key=lambda rule: rule.code)
 
 BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}
+DEFAULT_RULES: List[Type[Rule]] = [rule for rule in ALL_RULES if rule.default]
