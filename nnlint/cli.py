@@ -36,6 +36,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list-rules", action="store_true", help="list codes and names")
     parser.add_argument("--explain", metavar="CODE", help="print a rule's page")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    parser.add_argument("--fix", action="store_true",
+                        help="apply the safe fixes, then report what is left")
+    parser.add_argument("--diff", action="store_true",
+                        help="print the fixes as a unified diff instead of writing them")
+    parser.add_argument("--unsafe-fixes", action="store_true",
+                        help="with --fix or --diff, apply the unsafe fixes too")
     return parser
 
 
@@ -55,7 +61,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         from .rules import ALL_RULES, BY_CODE
         if args.list_rules:
             for rule in ALL_RULES:
-                print(f"{rule.code}  {rule.name:26} {rule.severity}")
+                print(f"{rule.code}  {rule.name:30} {rule.severity:7}"
+                      f"{'' if rule.default else '  opt-in'}")
             return EXIT_CLEAN
         rule = BY_CODE.get(args.explain.upper())
         if rule is None:
@@ -70,6 +77,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as error:
         print(f"nnlint: error: {error}", file=sys.stderr)
         return EXIT_ERROR
+    if args.fix or args.diff:
+        from .fixes import describe, fix_paths, unified_diff
+        fixed = fix_paths(args.paths, config, unsafe=args.unsafe_fixes, write=not args.diff)
+        if describe(fixed, args.diff):
+            print(describe(fixed, args.diff), file=sys.stderr)
+        if args.diff:
+            sys.stdout.write("".join(unified_diff(path, *texts) for path, texts in fixed.changed.items()))
+            return EXIT_FINDINGS if fixed.changed else EXIT_CLEAN
     from .formats import FORMATS
     result = lint_paths(args.paths, config, jobs=args.jobs)
     colour = args.format == "text" and not args.no_color and sys.stdout.isatty()

@@ -87,6 +87,36 @@ def quotient(node: cst.BinaryOperation) -> Optional[Quotient]:
     return Quotient(node, step, step_text, doubled, kind)
 
 
+class _FlipShift(cst.CSTTransformer):
+    """x + h -> x - h (or back) wherever the step is added (subtracted)."""
+
+    def __init__(self, step: str, source: type, target: cst.BaseBinaryOp) -> None:
+        super().__init__()
+        self.step, self.source, self.target = step, source, target
+
+    def leave_BinaryOperation(self, original_node, updated_node):
+        if isinstance(original_node.operator, self.source) and mentions(original_node.right, self.step):
+            return updated_node.with_changes(operator=self.target)
+        return updated_node
+
+
+def centered(found: Quotient) -> Optional[cst.BinaryOperation]:
+    """The centered quotient (f(x + h) - f(x - h)) / (2 * h) for a one-sided one."""
+    numerator = found.node.left
+    if found.kind == "forward":
+        plus = numerator.left
+        minus = plus.visit(_FlipShift(found.step_text, cst.Add, cst.Subtract()))
+    elif found.kind == "backward":
+        minus = numerator.right
+        plus = minus.visit(_FlipShift(found.step_text, cst.Subtract, cst.Add()))
+    else:
+        return None
+    doubled = cst.BinaryOperation(cst.Integer("2"), cst.Multiply(), found.step,
+                                  lpar=[cst.LeftParen()], rpar=[cst.RightParen()])
+    return found.node.with_changes(left=numerator.with_changes(left=plus, right=minus),
+                                   right=doubled)
+
+
 def perturbation(node: cst.CSTNode) -> Optional[tuple]:
     """('+' or '-', step text) for a statement that moves ``x[i]`` to x + h or to x - h.
 

@@ -6,7 +6,7 @@ from typing import List
 import libcst as cst
 
 from .base import Rule
-from .difference_quotients import perturbation, quotient
+from .difference_quotients import centered, perturbation, quotient
 
 
 class ForwardDifference(Rule):
@@ -65,7 +65,7 @@ class ForwardDifference(Rule):
         if found.kind in ("forward", "backward"):
             formula = ("(f(x + h) - f(x)) / h" if found.kind == "forward"
                        else "(f(x) - f(x - h)) / h")
-            self.report(node, self.message.format(formula=formula))
+            self.report(node, self.message.format(formula=formula), fix=centered(found))
         elif found.kind is None and self._loops:
             self._loops[-1]["divisions"].append((node, found.step_text))
 

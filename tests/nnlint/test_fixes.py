@@ -1,0 +1,80 @@
+"""``nnlint --fix``: each fix turns a rule's bad example into the expected text, which parses and
+lints clean for that rule; the CLI writes files once, prints diffs, and keeps unsafe fixes apart."""
+import libcst as cst
+import pytest
+
+from nnlint.cli import main
+from nnlint.engine import lint_source
+from nnlint.fixes import fix_source
+from nnlint.rules import ALL_RULES, BY_CODE
+
+# (code, index of the rule's bad example, the text --fix makes of it, needs --unsafe-fixes)
+ROUND_TRIPS = [
+    ("NN102", 0, "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
+     False),
+    ("NN102", 1, "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
+     False),
+    ("NN102", 3, "def slope(loss, w, eps):\n    base = loss(w)\n"
+                 "    return (loss(w + eps) - loss(w - eps)) / (2 * eps)\n", False),
+]
+
+
+@pytest.mark.parametrize("code, index, expected, unsafe", ROUND_TRIPS,
+                         ids=[f"{c}-bad{i}" for c, i, _, _ in ROUND_TRIPS])
+def test_fix_round_trip(code, index, expected, unsafe):
+    source = BY_CODE[code].bad[index]
+    fixed = fix_source(source, "example.py", ALL_RULES, unsafe=unsafe)
+    assert fixed.source == expected
+    cst.parse_module(fixed.source)
+    assert code not in [f.code for f in lint_source(fixed.source, "example.py", ALL_RULES)]
+    if unsafe:
+        assert fix_source(source, "example.py", ALL_RULES).source == source
+
+
+def test_every_fixable_rule_has_a_round_trip():
+    fixable = {code for code, _, _, _ in ROUND_TRIPS}
+    assert fixable >= {"NN102"}
+
+
+def test_fix_keeps_comments_and_formatting_around_the_fix():
+    source = ("def d(f, x, h=1e-5):  # numeric slope\n"
+              "    value = (f(x + h)  -  f(x)) / h   # keep me\n    return value\n")
+    assert fix_source(source, "x.py", ALL_RULES).source == (
+        "def d(f, x, h=1e-5):  # numeric slope\n"
+        "    value = (f(x + h)  -  f(x - h)) / (2 * h)   # keep me\n    return value\n")
+
+
+def test_a_suppressed_finding_is_not_fixed():
+    source = "def d(f, x, h=1e-5):\n    return (f(x + h) - f(x)) / h  # noqa: NN102\n"
+    assert fix_source(source, "x.py", ALL_RULES).source == source
+
+
+def test_nested_findings_are_fixed_in_successive_passes():
+    source = "g = (f(x + h) - f(x)) / h + (k(y) - k(y - e)) / e\n"
+    fixed = fix_source(source, "x.py", ALL_RULES)
+    assert fixed.source == "g = (f(x + h) - f(x - h)) / (2 * h) + (k(y + e) - k(y - e)) / (2 * e)\n"
+    assert fixed.applied == 2
+
+
+def test_cli_fix_writes_the_file_and_reports_what_is_left(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "grad.py"
+    target.write_text(BY_CODE["NN102"].bad[0], encoding="utf-8")
+    assert main(["--fix", "grad.py"]) == 0
+    out, err = capsys.readouterr()
+    assert target.read_text(encoding="utf-8") == ROUND_TRIPS[0][2]
+    assert "fixed 1 finding in 1 file" in err and out == ""
+
+
+def test_cli_diff_prints_the_change_and_leaves_the_file(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    target = tmp_path / "grad.py"
+    target.write_text(BY_CODE["NN102"].bad[0], encoding="utf-8")
+    assert main(["--fix", "--diff", "grad.py"]) == 1
+    out, _ = capsys.readouterr()
+    assert target.read_text(encoding="utf-8") == BY_CODE["NN102"].bad[0]
+    assert out.startswith("--- grad.py\n+++ grad.py\n")
+    assert "-    return (f(x + h) - f(x)) / h\n+    return (f(x + h) - f(x - h)) / (2 * h)\n" in out
+    clean = tmp_path / "clean.py"
+    clean.write_text("x = 1\n", encoding="utf-8")
+    assert main(["--diff", "clean.py"]) == 0 and capsys.readouterr().out == ""
