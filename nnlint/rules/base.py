@@ -60,7 +60,8 @@ class FileContext:
         return self.imports.resolve(node.func)
 
     def binding(self, name: str) -> Optional[cst.BaseExpression]:
-        """The latest value assigned to ``name`` in the current function, else at module level.
+        """The latest value assigned to ``name`` in the current function (a parameter's default
+        until then), else at module level.
 
         ``self.x`` also finds the latest ``self.x = ...`` in any method of the enclosing class
         (``__init__`` sets what ``fit`` reads).
@@ -95,7 +96,8 @@ class FileContext:
             self.loops.append(node)
         elif isinstance(node, cst.FunctionDef):
             self.functions.append(node)
-            self._scopes.append({})
+            self._scopes.append({param.name.value: param.default for param in (
+                *node.params.params, *node.params.kwonly_params) if param.default is not None})
         elif isinstance(node, cst.ClassDef):
             self.classes.append(node)
             self._instance.append({})

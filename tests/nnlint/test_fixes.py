@@ -12,10 +12,21 @@ from nnlint.rules import ALL_RULES, BY_CODE
 ROUND_TRIPS = [
     ("NN102", 0, "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
      False),
-    ("NN102", 1, "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
+    ("NN102", 2, "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
      False),
-    ("NN102", 3, "def slope(loss, w, eps):\n    base = loss(w)\n"
+    ("NN102", 4, "def slope(loss, w, eps):\n    base = loss(w)\n"
                  "    return (loss(w + eps) - loss(w - eps)) / (2 * eps)\n", False),
+    ("NN101", 0, "import torch\nfrom torch.autograd import gradcheck\n\n"
+                 "x = torch.randn(4, 3, requires_grad=True, dtype=torch.float64)\n"
+                 "gradcheck(torch.sigmoid, (x,))\n", True),
+    ("NN101", 1, "import torch\nimport torch.autograd as ag\n\n"
+                 "def test_layer(layer):\n    x = torch.randn(2, 8, dtype=torch.float64)\n"
+                 "    x = x.double().requires_grad_()\n    assert ag.gradcheck(layer, (x,), eps=1e-6)\n",
+     True),
+    ("NN101", 3, "import torch\nfrom pytest_nncheck import check_gradients\n\n"
+                 "check_gradients(layer, x, dtype=torch.float64)\n", True),
+    ("NN101", 6, BY_CODE["NN101"].bad[6].replace("astype(np.float32)", "astype(np.float64)"),
+     True),
 ]
 
 
@@ -33,7 +44,15 @@ def test_fix_round_trip(code, index, expected, unsafe):
 
 def test_every_fixable_rule_has_a_round_trip():
     fixable = {code for code, _, _, _ in ROUND_TRIPS}
-    assert fixable >= {"NN102"}
+    assert fixable >= {"NN101", "NN102"}
+
+
+def test_an_inline_float32_input_of_a_torch_function_is_a_safe_fix():
+    source = ("import torch\n\ntorch.autograd.gradcheck(torch.tanh, "
+              "(torch.rand(3, requires_grad=True),))\n")
+    assert fix_source(source, "x.py", ALL_RULES).source == (
+        "import torch\n\ntorch.autograd.gradcheck(torch.tanh, "
+        "(torch.rand(3, requires_grad=True, dtype=torch.float64),))\n")
 
 
 def test_fix_keeps_comments_and_formatting_around_the_fix():
