@@ -13,13 +13,18 @@ from .linear_scale_sampling import LinearScaleSampling
 from .missing_lr_decay import MissingLrDecay
 from .missing_zero_grad import MissingZeroGrad
 from .scheduler_misuse import SchedulerMisuse
+from .sigmoid_before_bce import SigmoidBeforeBce
 from .softmax_before_cross_entropy import SoftmaxBeforeCrossEntropy
+from .softmax_without_dim import SoftmaxWithoutDim
 from .unguarded_relative_error import UnguardedRelativeError
+from .unshuffled_training_loader import UnshuffledTrainingLoader
+from .unused_lr_decay import UnusedLrDecay
 
 ALL_RULES: List[Type[Rule]] = sorted([
     GradcheckFloat32, ForwardDifference, BadStepSize, UnguardedRelativeError, GradcheckRandomness,
     MissingLrDecay, SchedulerMisuse, MissingZeroGrad, SoftmaxBeforeCrossEntropy, GridSearch,
-    LinearScaleSampling,
+    LinearScaleSampling, UnusedLrDecay, SigmoidBeforeBce, SoftmaxWithoutDim,
+    UnshuffledTrainingLoader,
 ], key=lambda rule: rule.code)
 
 BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}

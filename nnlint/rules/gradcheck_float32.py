@@ -7,7 +7,7 @@ from typing import Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from ..expressions import argument, descendants, keyword, positional, text
+from ..expressions import argument, descendants, keyword, positional, text, with_keyword
 from .base import Fix, Rule
 from .difference_quotients import quotient
 from .gradcheck_targets import gradcheck_kind
@@ -260,11 +260,4 @@ def _with_dtype(call: cst.Call, torch_alias: str) -> Optional[cst.Call]:
     """A torch factory call with ``dtype=torch.float64`` added (through the caller's own alias)."""
     if torch_alias == "" or "." not in (text(call.func) or ""):
         return None
-    args = list(call.args)
-    if args:
-        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
-    dtype = cst.Attribute(cst.Name(torch_alias), cst.Name("float64"))
-    return call.with_changes(args=[*args, cst.Arg(dtype, keyword=cst.Name("dtype"),
-                                                  equal=cst.AssignEqual(
-                                                      cst.SimpleWhitespace(""),
-                                                      cst.SimpleWhitespace("")))])
+    return with_keyword(call, "dtype", cst.Attribute(cst.Name(torch_alias), cst.Name("float64")))

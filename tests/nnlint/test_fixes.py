@@ -27,6 +27,13 @@ ROUND_TRIPS = [
                  "check_gradients(layer, x, dtype=torch.float64)\n", True),
     ("NN101", 6, BY_CODE["NN101"].bad[6].replace("astype(np.float32)", "astype(np.float64)"),
      True),
+    ("NN501", 0, "import torch\nimport torch.nn.functional as F\n\n"
+                 "loss = F.binary_cross_entropy_with_logits(logits, targets)\n", False),
+    ("NN501", 1, "import torch\nfrom torch import nn\n\ncriterion = nn.BCEWithLogitsLoss()\n\n"
+                 "def step(model, x, y):\n    return criterion(model(x), y)\n", False),
+    ("NN502", 0, "from torch import nn\n\nhead = nn.Sequential(nn.Linear(128, 10), "
+                 "nn.Softmax(dim=-1))\n", False),
+    ("NN502", 2, BY_CODE["NN502"].bad[2].replace("self.out(h))", "self.out(h), dim=-1)"), False),
 ]
 
 
@@ -44,7 +51,7 @@ def test_fix_round_trip(code, index, expected, unsafe):
 
 def test_every_fixable_rule_has_a_round_trip():
     fixable = {code for code, _, _, _ in ROUND_TRIPS}
-    assert fixable >= {"NN101", "NN102"}
+    assert fixable >= {"NN101", "NN102", "NN501", "NN502"}
 
 
 def test_an_inline_float32_input_of_a_torch_function_is_a_safe_fix():
@@ -97,3 +104,10 @@ def test_cli_diff_prints_the_change_and_leaves_the_file(tmp_path, capsys, monkey
     clean = tmp_path / "clean.py"
     clean.write_text("x = 1\n", encoding="utf-8")
     assert main(["--diff", "clean.py"]) == 0 and capsys.readouterr().out == ""
+
+
+def test_a_criterion_also_called_on_probabilities_is_not_rewritten():
+    source = ("import torch\nfrom torch import nn\n\ncriterion = nn.BCELoss()\n"
+              "a = criterion(torch.sigmoid(z), y)\nb = criterion(teacher_probs, y)\n")
+    assert fix_source(source, "x.py", ALL_RULES).source == source
+    assert "NN501" in [f.code for f in lint_source(source, "x.py", ALL_RULES)]
