@@ -122,3 +122,9 @@ def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Ca
     added = cst.Arg(value, keyword=cst.Name(name),
                     equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
     return call.with_changes(args=[*args, added])
+
+
+def abbreviated(node: cst.CSTNode, limit: int = 40) -> str:
+    """The source of ``node``, cut to ``limit`` characters for a message."""
+    rendered = cst.Module([]).code_for_node(node)
+    return rendered if len(rendered) <= limit else rendered[:limit - 3] + "..."

@@ -5,11 +5,14 @@ from typing import Dict, List, Type
 
 from .bad_step_size import BadStepSize
 from .base import Rule
+from .eval_mode_missing import EvalModeMissing
+from .eval_without_no_grad import EvalWithoutNoGrad
 from .forward_difference import ForwardDifference
 from .gradcheck_float32 import GradcheckFloat32
 from .gradcheck_randomness import GradcheckRandomness
 from .grid_search import GridSearch
 from .linear_scale_sampling import LinearScaleSampling
+from .loss_accumulated_as_tensor import LossAccumulatedAsTensor
 from .missing_lr_decay import MissingLrDecay
 from .missing_zero_grad import MissingZeroGrad
 from .scheduler_misuse import SchedulerMisuse
@@ -24,7 +27,7 @@ ALL_RULES: List[Type[Rule]] = sorted([
     GradcheckFloat32, ForwardDifference, BadStepSize, UnguardedRelativeError, GradcheckRandomness,
     MissingLrDecay, SchedulerMisuse, MissingZeroGrad, SoftmaxBeforeCrossEntropy, GridSearch,
     LinearScaleSampling, UnusedLrDecay, SigmoidBeforeBce, SoftmaxWithoutDim,
-    UnshuffledTrainingLoader,
+    UnshuffledTrainingLoader, EvalWithoutNoGrad, LossAccumulatedAsTensor, EvalModeMissing,
 ], key=lambda rule: rule.code)
 
 BY_CODE: Dict[str, Type[Rule]] = {rule.code: rule for rule in ALL_RULES}

@@ -15,6 +15,11 @@ from ..expressions import text
 from ..imports import ImportTable
 
 
+_NO_GRAD = {"torch.no_grad", "torch.inference_mode", "torch.autograd.no_grad",
+            "torch.autograd.grad_mode.no_grad", "torch.autograd.grad_mode.inference_mode"}
+_SET_GRAD = {"torch.set_grad_enabled", "torch.autograd.set_grad_enabled"}
+
+
 @dataclass(frozen=True)
 class Fix:
     """The edit that resolves a finding: each original node and the node that replaces it.
@@ -51,10 +56,16 @@ class FileContext:
         self.classes: List[cst.ClassDef] = []
         self._scopes: List[Dict[str, cst.BaseExpression]] = [{}]
         self._instance: List[Dict[str, cst.BaseExpression]] = []  # ``self.x`` per open class
+        self._grad_off: List[bool] = []  # per open with-block and function: autograd disabled
         self.findings: List[RawFinding] = []
 
     def resolve(self, node: cst.BaseExpression) -> Optional[str]:
         return self.imports.resolve(node)
+
+    @property
+    def uses_torch(self) -> bool:
+        """The file imports torch (so far): autograd, modules and their modes exist here."""
+        return any(full.split(".")[0] == "torch" for full in self.imports.aliases.values())
 
     def call_name(self, node: cst.Call) -> Optional[str]:
         return self.imports.resolve(node.func)
@@ -72,6 +83,20 @@ class FileContext:
         if name.startswith("self.") and self._instance:
             return self._instance[-1].get(name)
         return None
+
+    @property
+    def gradients_off(self) -> bool:
+        """Inside ``with torch.no_grad()`` / ``inference_mode()`` / ``set_grad_enabled(False)``,
+        or a function decorated with one of them."""
+        return any(self._grad_off)
+
+    def _disables_gradients(self, node: cst.BaseExpression) -> bool:
+        call = node if isinstance(node, cst.Call) else None
+        name = self.resolve(call.func if call is not None else node)
+        if name in _NO_GRAD:
+            return True
+        return name in _SET_GRAD and call is not None and bool(call.args) \
+            and text(call.args[0].value) == "False"
 
     def frozen_bindings(self) -> Callable[[str], Optional[cst.BaseExpression]]:
         """``binding`` as it answers now, for a rule that reads names after the traversal moved on."""
@@ -94,7 +119,13 @@ class FileContext:
             self.imports.add_import_from(node)
         elif isinstance(node, (cst.For, cst.While)):
             self.loops.append(node)
+            if isinstance(node, cst.For):
+                self._bind(node.target, None)
+        elif isinstance(node, cst.With):
+            self._grad_off.append(any(self._disables_gradients(item.item) for item in node.items))
         elif isinstance(node, cst.FunctionDef):
+            self._grad_off.append(any(self._disables_gradients(d.decorator)
+                                      for d in node.decorators))
             self.functions.append(node)
             self._scopes.append({param.name.value: param.default for param in (
                 *node.params.params, *node.params.kwonly_params) if param.default is not None})
@@ -102,11 +133,14 @@ class FileContext:
             self.classes.append(node)
             self._instance.append({})
 
-    def _bind(self, target: cst.BaseExpression, value: cst.BaseExpression) -> None:
-        if isinstance(target, (cst.Tuple, cst.List)) and isinstance(value, (cst.Tuple, cst.List)) \
-                and len(target.elements) == len(value.elements):
-            for name, bound in zip(target.elements, value.elements):
-                self._bind(name.value, bound.value)
+    def _bind(self, target: cst.BaseExpression, value: Optional[cst.BaseExpression]) -> None:
+        """Record ``target = value``; None marks a name rebound to something unknown (unpacked
+        from a call, a loop variable), so that an older binding no longer answers for it."""
+        if isinstance(target, (cst.Tuple, cst.List)):
+            same_shape = isinstance(value, (cst.Tuple, cst.List)) and \
+                len(target.elements) == len(value.elements)
+            for index, name in enumerate(target.elements):
+                self._bind(name.value, value.elements[index].value if same_shape else None)
             return
         name = text(target)
         if name is None:
@@ -121,6 +155,9 @@ class FileContext:
         elif isinstance(node, cst.FunctionDef):
             self.functions.pop()
             self._scopes.pop()
+            self._grad_off.pop()
+        elif isinstance(node, cst.With):
+            self._grad_off.pop()
         elif isinstance(node, cst.ClassDef):
             self.classes.pop()
             self._instance.pop()
@@ -131,9 +168,9 @@ class FileContext:
             self._bind(node.target, node.value)
 
     ENTER_TYPES: ClassVar[Tuple[type, ...]] = (cst.Import, cst.ImportFrom, cst.For, cst.While,
-                                               cst.FunctionDef, cst.ClassDef)
+                                               cst.FunctionDef, cst.ClassDef, cst.With)
     LEAVE_TYPES: ClassVar[Tuple[type, ...]] = (cst.For, cst.While, cst.FunctionDef, cst.ClassDef,
-                                               cst.Assign, cst.AnnAssign)
+                                               cst.Assign, cst.AnnAssign, cst.With)
 
 
 class Rule:

@@ -34,6 +34,12 @@ ROUND_TRIPS = [
     ("NN502", 0, "from torch import nn\n\nhead = nn.Sequential(nn.Linear(128, 10), "
                  "nn.Softmax(dim=-1))\n", False),
     ("NN502", 2, BY_CODE["NN502"].bad[2].replace("self.out(h))", "self.out(h), dim=-1)"), False),
+    ("NN403", 0, BY_CODE["NN403"].bad[0].replace("running_loss += loss\n",
+                                                 "running_loss += loss.item()\n"), False),
+    ("NN403", 1, BY_CODE["NN403"].bad[1].replace("F.cross_entropy(model(x), y)\n",
+                                                 "F.cross_entropy(model(x), y).item()\n"), False),
+    ("NN403", 2, BY_CODE["NN403"].bad[2].replace("epoch_loss += loss\n",
+                                                 "epoch_loss += loss.item()\n"), True),
 ]
 
 
@@ -51,7 +57,7 @@ def test_fix_round_trip(code, index, expected, unsafe):
 
 def test_every_fixable_rule_has_a_round_trip():
     fixable = {code for code, _, _, _ in ROUND_TRIPS}
-    assert fixable >= {"NN101", "NN102", "NN501", "NN502"}
+    assert fixable >= {"NN101", "NN102", "NN403", "NN501", "NN502"}
 
 
 def test_an_inline_float32_input_of_a_torch_function_is_a_safe_fix():
