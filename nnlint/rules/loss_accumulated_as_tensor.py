@@ -9,7 +9,7 @@ import libcst as cst
 
 from ..expressions import abbreviated, descendants, text
 from .base import Fix, Rule
-from .evaluation_loops import CallsUnderNoGrad, enclosing_function
+from .evaluation_loops import CallsUnderNoGrad
 
 # A loss: criterion(out, y), loss_fn(...), F.cross_entropy(...), nn.MSELoss()(...), model.loss(b).
 _LOSS_CALL = re.compile(r"(^|_)(loss|losses|criterion|cost|objective|nll|cross_entropy|mse|bce|"

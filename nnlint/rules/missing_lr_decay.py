@@ -7,7 +7,7 @@ from typing import Callable, Dict, List, Optional, Set, Tuple
 
 import libcst as cst
 
-from ..expressions import argument, descendants, text
+from ..expressions import argument, descendants, keyword, text
 from .base import Rule
 from .optimizers import is_optimizer_call, is_scheduler_call, optimized_inputs
 from .training_loops import ArgparseDefaults, evaluate, loop_count, loop_values, run_length
@@ -33,6 +33,7 @@ class _Run:
     function: Optional[str]  # the enclosing function, whose callers' loops also count
     loops: Tuple[cst.CSTNode, ...]
     unseen: bool = False  # also inside loops this file cannot see (a framework, another module)
+    epochs: Optional[int] = None  # how many epochs those unseen loops run, when the call says
 
 
 @dataclass
@@ -197,7 +198,7 @@ class MissingLrDecay(Rule):
                     or binding.name in self._alternating:
                 continue
             runs = binding.runs + [run for name, run in self._deferred_steps if name == binding.name]
-            if any(not run_length(loops, self._counts.get, run.unseen).short
+            if any(not run_length(loops, self._counts.get, run.unseen, run.epochs).short
                    for run in runs for loops in self._expand(run, binding)):
                 self.report(binding.node, self.message.format(name=binding.name))
 
@@ -406,7 +407,21 @@ class MissingLrDecay(Rule):
                     if stepped == parameter:
                         binding.runs.append(_Run(None, loops + inner.loops))
                 if not local and _TRAINER_NAME.match(short_name):
-                    binding.runs.append(_Run(None, loops, True))
+                    binding.runs.append(_Run(None, loops, True, self._epochs(call)))
+
+    def _epochs(self, call: cst.Call) -> Optional[int]:
+        """``train(model, opt, epochs=5)``: the number of epochs a trainer call asks for."""
+        for name in ("epochs", "num_epochs", "n_epochs", "max_epochs", "nb_epochs"):
+            value = keyword(call, name)
+            if value is not None:
+                found = evaluate(value, self._option)
+                return int(found) if found is not None else None
+        return None
+
+    def _option(self, node: cst.BaseExpression) -> Optional[float]:
+        option = self._argparse.option(node)
+        default = self._argparse.defaults[option] if option is not None else None
+        return evaluate(default, self._option) if default is not None else None
 
     def _parameter_name(self, key: str, position: int, arg: cst.Arg) -> Optional[str]:
         if arg.keyword is not None:

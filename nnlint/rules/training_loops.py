@@ -133,10 +133,11 @@ class RunLength:
 
 
 def run_length(loops: Sequence[cst.CSTNode], count: Callable[[cst.CSTNode], Optional[int]],
-               unseen: bool = False) -> RunLength:
+               unseen: bool = False, epochs: Optional[int] = None) -> RunLength:
     """The length of a run inside ``loops`` (outermost first), each counted by ``count``, and
-    inside loops the file does not show when ``unseen`` (a framework's or another module's)."""
-    counted: Optional[int] = None
+    inside loops the file does not show when ``unseen`` (a framework's or another module's,
+    run for ``epochs`` when the call says how many)."""
+    counted: Optional[int] = epochs
     over_data, unbounded = unseen, False
     for loop in loops:
         count_here = count(loop)

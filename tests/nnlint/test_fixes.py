@@ -40,6 +40,8 @@ ROUND_TRIPS = [
                                                  "F.cross_entropy(model(x), y).item()\n"), False),
     ("NN403", 2, BY_CODE["NN403"].bad[2].replace("epoch_loss += loss\n",
                                                  "epoch_loss += loss.item()\n"), True),
+    ("NN208", 0, "for param in backbone.parameters():\n    param.requires_grad = False\n", False),
+    ("NN208", 2, "for p in model.encoder.parameters():\n    p.requires_grad = False\n", False),
 ]
 
 
@@ -57,7 +59,7 @@ def test_fix_round_trip(code, index, expected, unsafe):
 
 def test_every_fixable_rule_has_a_round_trip():
     fixable = {code for code, _, _, _ in ROUND_TRIPS}
-    assert fixable >= {"NN101", "NN102", "NN403", "NN501", "NN502"}
+    assert fixable >= {"NN101", "NN102", "NN208", "NN403", "NN501", "NN502"}
 
 
 def test_an_inline_float32_input_of_a_torch_function_is_a_safe_fix():
