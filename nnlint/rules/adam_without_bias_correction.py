@@ -8,6 +8,7 @@ import libcst as cst
 
 from ..expressions import number, text
 from .base import Rule
+from .units import UnitScopes
 
 _SQRT = {"numpy.sqrt", "torch.sqrt", "math.sqrt", "sqrt"}
 
@@ -19,7 +20,7 @@ class _Scope:
     updates: List[cst.BinaryOperation] = field(default_factory=list)  # x / (sqrt(v) + eps)
 
 
-class AdamWithoutBiasCorrection(Rule):
+class AdamWithoutBiasCorrection(UnitScopes, Rule):
     code = "NN212"
     name = "adam-without-bias-correction"
     message = ("Adam update from moments `{first}` and `{second}` without bias correction: both "
@@ -66,43 +67,28 @@ class AdamWithoutBiasCorrection(Rule):
         "def momentum(w, dw, v, lr=1e-2, mu=0.9):\n    v = mu * v - lr * dw\n    return w + v, v\n",
     )
 
+    new_unit = _Scope
+
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._scopes: List[_Scope] = [_Scope()]
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.append(_Scope())
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self._close(self._scopes.pop())
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self.context.classes or node not in self.context.classes[-1].body.body:
-            self._scopes.append(_Scope())  # a method shares its class's scope
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self.context.classes or node not in self.context.classes[-1].body.body:
-            self._close(self._scopes.pop())
-
-    def leave_Module(self, node: cst.Module) -> None:
-        self._close(self._scopes[0])
+        self.open_units()
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) == 1:
             moment = _moment(node.targets[0].target, node.value)
             if moment is not None:
-                self._scopes[-1].moments.append((node, *moment))
+                self.unit.moments.append((node, *moment))
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         if isinstance(node.operator, cst.Power) and text(node.left):
-            self._scopes[-1].powers.add(text(node.left))
+            self.unit.powers.add(text(node.left))
         elif isinstance(node.operator, cst.Divide) and self._root_of_sum(node.right):
-            self._scopes[-1].updates.append(node)
+            self.unit.updates.append(node)
 
     def visit_Call(self, node: cst.Call) -> None:
         if (text(node.func) or "").split(".")[-1] in ("power", "pow") and node.args \
                 and text(node.args[0].value):
-            self._scopes[-1].powers.add(text(node.args[0].value))
+            self.unit.powers.add(text(node.args[0].value))
 
     def _root_of_sum(self, node: cst.BaseExpression) -> bool:
         """sqrt(v) + eps (or the bare sqrt(v)): the denominator of an Adam or RMSprop update."""
@@ -115,7 +101,7 @@ class AdamWithoutBiasCorrection(Rule):
         return isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power) \
             and number(node.right) == 0.5
 
-    def _close(self, scope: _Scope) -> None:
+    def close_unit(self, scope: _Scope) -> None:
         firsts = [m for m in scope.moments if not m[3]]
         seconds = [m for m in scope.moments if m[3]]
         if not (firsts and seconds and scope.updates):

@@ -8,6 +8,7 @@ import libcst as cst
 
 from ..expressions import descendants, number, text
 from .base import Rule
+from .units import UnitScopes
 
 _UNIFORM = {"numpy.random.rand", "numpy.random.random", "numpy.random.random_sample",
             "numpy.random.uniform", "torch.rand", "torch.rand_like", "torch.empty_like"}
@@ -21,7 +22,7 @@ class _Scope:
     applied: Set[str] = field(default_factory=set)  # mask names multiplied into something
 
 
-class DropoutWithoutScaling(Rule):
+class DropoutWithoutScaling(UnitScopes, Rule):
     code = "NN504"
     name = "dropout-without-scaling"
     message = ("dropout mask `{mask}` (keep or drop probability `{p}`) is applied without "
@@ -61,33 +62,18 @@ class DropoutWithoutScaling(Rule):
         "    return w + np.random.normal(0, scale, size=w.shape) * mask\n",
     )
 
+    new_unit = _Scope
+
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._scopes: List[_Scope] = [_Scope()]
-
-    def visit_ClassDef(self, node: cst.ClassDef) -> None:
-        self._scopes.append(_Scope())
-
-    def leave_ClassDef(self, node: cst.ClassDef) -> None:
-        self._close(self._scopes.pop())
-
-    def visit_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self.context.classes or node not in self.context.classes[-1].body.body:
-            self._scopes.append(_Scope())
-
-    def leave_FunctionDef(self, node: cst.FunctionDef) -> None:
-        if not self.context.classes or node not in self.context.classes[-1].body.body:
-            self._close(self._scopes.pop())
-
-    def leave_Module(self, node: cst.Module) -> None:
-        self._close(self._scopes[0])
+        self.open_units()
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if len(node.targets) != 1 or not text(node.targets[0].target):
             return
         probability = self._mask_probability(node.value)
         if probability is not None:
-            self._scopes[-1].masks.append((node, text(node.targets[0].target), probability))
+            self.unit.masks.append((node, text(node.targets[0].target), probability))
 
     def _mask_probability(self, value: cst.BaseExpression) -> Optional[str]:
         """The probability text of an unscaled random mask, else None (also when it is scaled)."""
@@ -105,7 +91,7 @@ class DropoutWithoutScaling(Rule):
         return None
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
-        scope = self._scopes[-1]
+        scope = self.unit
         if isinstance(node.operator, cst.Divide):
             scope.scaled += [(found, node) for found in _texts(node.right)]
         elif isinstance(node.operator, cst.Multiply):
@@ -123,7 +109,7 @@ class DropoutWithoutScaling(Rule):
         name = self.context.call_name(node) if isinstance(node, cst.Call) else None
         return bool(name) and name.startswith(("numpy.random.", "torch.rand", "torch.normal"))
 
-    def _close(self, scope: _Scope) -> None:
+    def close_unit(self, scope: _Scope) -> None:
         for assignment, mask, probability in scope.masks:
             inside = {id(n) for n in descendants(assignment.value)}
             rescaled = any(found == probability and id(node) not in inside
