@@ -66,7 +66,7 @@ class UnusedLrDecay(Rule):
         "import argparse\nimport torch\n\nparser = argparse.ArgumentParser()\n"
         "parser.add_argument('--decay', default=1e-4, type=float, help='weight decay')\n"
         "parser.add_argument('--weight_decay', default=5e-4, type=float)\nargs = parser.parse_args()\n"
-        "optimizer = torch.optim.SGD(model.parameters(), lr=0.1, weight_decay=args.weight_decay)\n"
+        "optimizer = torch.optim.SGD(groups, lr=0.1, weight_decay=args.weight_decay)\n"
         "train(model, optimizer, epochs=1)\n",
         "import argparse\nimport torch\nfrom trainer import Trainer\n\n"
         "parser = argparse.ArgumentParser()\nparser.add_argument('--lr_decay', default=0.1, type=float)\n"
