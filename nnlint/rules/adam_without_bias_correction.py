@@ -15,7 +15,9 @@ _SQRT = {"numpy.sqrt", "torch.sqrt", "math.sqrt", "sqrt"}
 
 @dataclass
 class _Scope:
-    moments: List[tuple] = field(default_factory=list)  # (node, moment text, beta text, squared)
+    # (node, moment text, beta text, squared, averaged text): m and v of Adam average the same
+    # gradient, g and g ** 2; batch norm's running mean and variance average different things
+    moments: List[tuple] = field(default_factory=list)
     powers: Set[str] = field(default_factory=set)  # texts raised to a power: beta1 ** t
     updates: List[cst.BinaryOperation] = field(default_factory=list)  # x / (sqrt(v) + eps)
 
@@ -31,7 +33,8 @@ class AdamWithoutBiasCorrection(UnitScopes, Rule):
             "second moment `v = beta2 * v + (1 - beta2) * g ** 2` and an update divided by "
             "`sqrt(v) + eps`, in a function (or class) where neither beta is ever raised to the "
             "step count (`beta1 ** t`). Dividing by the constant `1 - beta1` is not a bias "
-            "correction.")
+            "correction. The two moments must average the same gradient: batch norm's running "
+            "mean and variance look alike and are not flagged.")
     why = ("m and v start at zero, so after t steps they are shrunk by (1 - beta ** t): with "
            "beta2 = 0.999 the second moment is a thousand times too small at the first step, "
            "which makes the first updates far larger than the learning rate says (or, with "
@@ -65,6 +68,11 @@ class AdamWithoutBiasCorrection(UnitScopes, Rule):
         "    cache = decay * cache + (1 - decay) * dw ** 2\n"
         "    return w - lr * dw / (np.sqrt(cache) + 1e-8), cache\n",
         "def momentum(w, dw, v, lr=1e-2, mu=0.9):\n    v = mu * v - lr * dw\n    return w + v, v\n",
+        "import numpy as np\n\ndef batchnorm_train(x, gamma, beta, bn, momentum=0.9, eps=1e-5):\n"
+        "    mu, std = x.mean(axis=0), x.std(axis=0)\n"
+        "    bn['mean'] = momentum * bn['mean'] + (1 - momentum) * mu\n"
+        "    bn['var'] = momentum * bn['var'] + (1 - momentum) * std ** 2\n"
+        "    return gamma * (x - bn['mean']) / np.sqrt(bn['var'] + eps) + beta\n",
     )
 
     new_unit = _Scope
@@ -102,8 +110,9 @@ class AdamWithoutBiasCorrection(UnitScopes, Rule):
             and number(node.right) == 0.5
 
     def close_unit(self, scope: _Scope) -> None:
-        firsts = [m for m in scope.moments if not m[3]]
         seconds = [m for m in scope.moments if m[3]]
+        averaged = {m[4] for m in seconds}
+        firsts = [m for m in scope.moments if not m[3] and m[4] in averaged]
         if not (firsts and seconds and scope.updates):
             return
         betas = {m[2] for m in scope.moments}
@@ -125,9 +134,12 @@ def _moment(target: cst.BaseExpression, value: cst.BaseExpression) -> Optional[t
         for beta in betas:
             rest = [f for f in _factors(fresh) if not _one_minus(f, beta)]
             if len(rest) < len(_factors(fresh)) and rest:
-                squared = any(_is_square(f) for f in rest) or len(rest) == 2 and \
-                    text(rest[0]) == text(rest[1])
-                return moment, beta, squared
+                bases = [_square_base(f) for f in rest]
+                if len(rest) == 2 and text(rest[0]) == text(rest[1]):  # g * g
+                    return moment, beta, True, text(rest[0])
+                if len(rest) == 1:
+                    squared = bases[0] is not None
+                    return moment, beta, squared, text(bases[0] if squared else rest[0])
     return None
 
 
@@ -142,11 +154,13 @@ def _one_minus(node: cst.BaseExpression, beta: Optional[str]) -> bool:
         and number(node.left) == 1.0 and text(node.right) == beta
 
 
-def _is_square(node: cst.BaseExpression) -> bool:
+def _square_base(node: cst.BaseExpression) -> Optional[cst.BaseExpression]:
+    """g for ``g ** 2``, ``np.square(g)``, ``np.power(g, 2)``; else None."""
     if isinstance(node, cst.BinaryOperation) and isinstance(node.operator, cst.Power):
-        return number(node.right) == 2.0
-    if isinstance(node, cst.Call):
+        return node.left if number(node.right) == 2.0 else None
+    if isinstance(node, cst.Call) and node.args:
         name = (text(node.func) or "").split(".")[-1]
-        return name == "square" or (name in ("power", "pow") and len(node.args) > 1
-                                    and number(node.args[1].value) == 2.0)
-    return False
+        if name == "square" or (name in ("power", "pow") and len(node.args) > 1
+                                and number(node.args[1].value) == 2.0):
+            return node.args[0].value
+    return None

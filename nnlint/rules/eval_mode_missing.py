@@ -27,7 +27,9 @@ class EvalModeMissing(Rule):
             "or timm models); and training left in evaluation mode: `model.eval()` called "
             "inside the training loop (directly or in the validation function it calls) in a "
             "file that never calls `model.train()` again; only for a model whose parameters the "
-            "file optimizes (an EMA copy stays in eval mode on purpose).")
+            "file optimizes (an EMA copy stays in eval mode on purpose). Both need evidence of "
+            "mode-dependent layers in the file: without dropout or batch norm the mode changes "
+            "nothing.")
     why = ("In training mode dropout zeroes a random part of the activations and batch norm "
            "normalises with the statistics of the current batch (and updates its running "
            "averages with the validation data): validation scores are noisy and pessimistic, and "
@@ -45,7 +47,8 @@ class EvalModeMissing(Rule):
         "def main(model, optimizer, train_loader, val_loader):\n    for epoch in range(30):\n"
         "        for batch in train_loader:\n            optimizer.zero_grad()\n"
         "            model.loss(batch).backward()\n            optimizer.step()\n"
-        "        validate(model, val_loader)\n",
+        "        validate(model, val_loader)\n\nnet = torch.nn.Sequential(torch.nn.Linear(8, 8), "
+        "torch.nn.Dropout(0.1))\n",
         "import torch\nimport torchvision\n\nnet = torchvision.models.resnet18(num_classes=10)\n"
         "with torch.no_grad():\n    for images, labels in test_loader:\n"
         "        predictions = net(images).argmax(1)\n",
@@ -64,6 +67,11 @@ class EvalModeMissing(Rule):
         "import torch\nfrom torch import nn\n\nmodel = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), "
         "nn.Linear(8, 1))\n\nwith torch.no_grad():\n    for x, y in test_loader:\n"
         "        print(model(x), y)  # no dropout, no batch norm: the mode changes nothing\n",
+        "import torch\nfrom torch import nn\n\nmodel = nn.Sequential(nn.Linear(4, 8), nn.ReLU(), "
+        "nn.Linear(8, 1))\noptimizer = torch.optim.SGD(model.parameters(), lr=0.1)\n"
+        "for epoch in range(3):\n    for x, y in train_loader:\n        optimizer.zero_grad()\n"
+        "        ((model(x) - y) ** 2).mean().backward()\n        optimizer.step()\n"
+        "    model.eval()  # never back to train(), but there is no layer the mode changes\n",
     )
 
     def __init__(self, context) -> None:
@@ -125,7 +133,7 @@ class EvalModeMissing(Rule):
                                         f"training mode: nothing in this file calls model.eval(), "
                                         f"so dropout and batch norm behave as in training; call "
                                         f"model.eval() before it (and model.train() after)")
-        if self._sets_train:
+        if self._sets_train or not self._mode_dependent:
             return
         for call, function, loops in self._eval_calls:
             receiver = text(call.func.value) or "model"
