@@ -57,6 +57,7 @@ class FileContext:
         self._scopes: List[Dict[str, cst.BaseExpression]] = [{}]
         self._instance: List[Dict[str, cst.BaseExpression]] = []  # ``self.x`` per open class
         self._grad_off: List[bool] = []  # per open with-block and function: autograd disabled
+        self._call_names: Dict[int, Optional[str]] = {}  # id(call) -> qualified name
         self.findings: List[RawFinding] = []
 
     def resolve(self, node: cst.BaseExpression) -> Optional[str]:
@@ -68,7 +69,11 @@ class FileContext:
         return any(full.split(".")[0] == "torch" for full in self.imports.aliases.values())
 
     def call_name(self, node: cst.Call) -> Optional[str]:
-        return self.imports.resolve(node.func)
+        """The qualified name of what ``node`` calls; asked by many rules, resolved once."""
+        key = id(node)
+        if key not in self._call_names:
+            self._call_names[key] = self.imports.resolve(node.func)
+        return self._call_names[key]
 
     def binding(self, name: str) -> Optional[cst.BaseExpression]:
         """The latest value assigned to ``name`` in the current function (a parameter's default
