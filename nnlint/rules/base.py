@@ -120,8 +120,10 @@ class FileContext:
     def enter(self, node: cst.CSTNode) -> None:
         if isinstance(node, cst.Import):
             self.imports.add_import(node)
+            self._call_names.clear()
         elif isinstance(node, cst.ImportFrom):
             self.imports.add_import_from(node)
+            self._call_names.clear()
         elif isinstance(node, (cst.For, cst.While)):
             self.loops.append(node)
             if isinstance(node, cst.For):

@@ -62,5 +62,5 @@ class ClipAfterStep(Rule):
     def visit_IndentedBlock(self, node: cst.IndentedBlock) -> None:
         self._block(node.body)
 
-    def visit_Module(self, node: cst.Module) -> None:
-        self._block(node.body)
+    def leave_Module(self, node: cst.Module) -> None:
+        self._block(node.body)  # once every import is known
