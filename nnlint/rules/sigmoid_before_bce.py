@@ -18,8 +18,8 @@ _SIGMOIDS = {"torch.sigmoid", "torch.nn.functional.sigmoid", "torch.special.expi
 class SigmoidBeforeBce(Rule):
     code = "NN501"
     name = "sigmoid-before-bce"
-    message = ("{where} applies sigmoid and then binary cross-entropy: use {fixed} on the logits, "
-               "which computes both in one numerically stable step")
+    message = ("{where}: the log of a saturated sigmoid underflows and its gradient vanishes; "
+               "use {fixed} on the logits, which applies the sigmoid inside the loss stably")
     what = ("Flags binary cross-entropy computed on sigmoid outputs: `F.binary_cross_entropy("
             "torch.sigmoid(z), y)`, a `BCELoss` criterion called on `torch.sigmoid(z)` (or on a "
             "variable holding it), and a model whose `nn.Sequential` ends in `nn.Sigmoid` or "
@@ -138,7 +138,7 @@ class SigmoidBeforeBce(Rule):
             fix = call.with_changes(
                 func=call.func.with_changes(attr=cst.Name("binary_cross_entropy_with_logits")),
                 args=[call.args[0].with_changes(value=inner), *call.args[1:]])
-        self.report(call, self.message.format(where="binary_cross_entropy(sigmoid(...))",
+        self.report(call, self.message.format(where="binary_cross_entropy of sigmoid outputs",
                                               fixed="binary_cross_entropy_with_logits"), fix=fix)
 
     def leave_Module(self, node: cst.Module) -> None:
@@ -146,14 +146,16 @@ class SigmoidBeforeBce(Rule):
             fix = self._criterion_fix(self._criteria[name], calls)
             for call, found in calls:
                 if found is not None:
-                    self.report(call, self.message.format(where=f"{name}(sigmoid(...))",
-                                                          fixed="BCEWithLogitsLoss"), fix=fix)
+                    self.report(call, self.message.format(
+                        where=f"BCELoss `{name}` applied to sigmoid outputs",
+                        fixed="BCEWithLogitsLoss"), fix=fix)
                     fix = None  # one finding carries the whole edit
         if not self._uses_bce:
             return
         for sigmoid in self._sigmoid_models:
-            self.report(sigmoid, self.message.format(where="the model ends in a sigmoid and this "
-                                                           "file's BCELoss", fixed="BCEWithLogitsLoss"))
+            self.report(sigmoid, self.message.format(
+                where="the model ends in a sigmoid and this file trains with BCELoss",
+                fixed="BCEWithLogitsLoss (drop the sigmoid)"))
 
     @staticmethod
     def _criterion_fix(construction: cst.Call, calls) -> Optional[Fix]:
