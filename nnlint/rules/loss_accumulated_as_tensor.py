@@ -28,10 +28,16 @@ class _Scope:
     totals: List[cst.AugAssign] = field(default_factory=list)
     backward: Set[str] = field(default_factory=set)  # names inside a .backward() receiver
     used_as_tensor: Set[str] = field(default_factory=set)  # names with a method called on them
-    flows: Dict[str, Set[str]] = field(default_factory=dict)  # name -> names assigned from it
+    assignments: List[tuple] = field(default_factory=list)  # (value, targets), read if needed
 
     def back_propagated(self) -> Set[str]:
         """Names whose value reaches a backward() call, through assignments in this scope."""
+        self.flows: Dict[str, Set[str]] = {}
+        for value, targets in self.assignments:
+            names = {text(t) for t in targets if text(t)}
+            for used in descendants(value):
+                if isinstance(used, cst.Name):
+                    self.flows.setdefault(used.value, set()).update(names)
         reached = set(self.backward)
         changed = True
         while changed:
@@ -119,16 +125,10 @@ class LossAccumulatedAsTensor(Rule):
                         fix=Fix(((total.value, _item(total.value)),), safe))
 
     def visit_Assign(self, node: cst.Assign) -> None:
-        self._flow(node.value, [t.target for t in node.targets])
-
-    def _flow(self, value: cst.BaseExpression, targets: List[cst.BaseExpression]) -> None:
-        names = {text(t) for t in targets if text(t)}
-        for used in descendants(value):
-            if isinstance(used, cst.Name):
-                self._scopes[-1].flows.setdefault(used.value, set()).update(names)
+        self._scopes[-1].assignments.append((node.value, [t.target for t in node.targets]))
 
     def visit_AugAssign(self, node: cst.AugAssign) -> None:
-        self._flow(node.value, [node.target])
+        self._scopes[-1].assignments.append((node.value, [node.target]))
         if isinstance(node.operator, cst.AddAssign) and self.context.loops \
                 and not self.context.gradients_off and self._is_loss(node.value):
             self._scopes[-1].totals.append(node)
@@ -148,6 +148,8 @@ class LossAccumulatedAsTensor(Rule):
             self._scopes[-1].used_as_tensor.add(receiver.value)
 
     def _close(self, scope: _Scope) -> None:
+        if not scope.totals:
+            return
         back_propagated = scope.back_propagated()
         for total in scope.totals:
             if (text(total.target) or "") not in back_propagated:

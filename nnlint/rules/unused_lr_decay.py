@@ -7,7 +7,7 @@ from typing import Dict, List, Set, Tuple
 
 import libcst as cst
 
-from ..expressions import keyword, text
+from ..expressions import descendants, keyword, text
 from .base import Rule
 from .optimizers import is_optimizer_call
 
@@ -140,20 +140,23 @@ class UnusedLrDecay(Rule):
         if name and _DECAY.match(name.lower()) and "weight" not in described:
             self._options.append((name, call, isinstance(dest, cst.SimpleString)))
 
-    def visit_Attribute(self, node: cst.Attribute) -> None:
-        self._attributes.add(node.attr.value)
-
-    def visit_SimpleString(self, node: cst.SimpleString) -> None:
-        value = node.evaluated_value
-        if isinstance(value, str) and value.isidentifier():
-            self._strings[value] += 1
-
-    def visit_Name(self, node: cst.Name) -> None:
-        self._names[node.value] += 1
+    def _count_reads(self, module: cst.Module) -> None:
+        """Every attribute, name and identifier-like string of the file: read only when the file
+        configures a decay (few do), so that other files pay nothing for it."""
+        for node in descendants(module):
+            if isinstance(node, cst.Attribute):
+                self._attributes.add(node.attr.value)
+            elif isinstance(node, cst.Name):
+                self._names[node.value] += 1
+            elif isinstance(node, cst.SimpleString):
+                value = node.evaluated_value
+                if isinstance(value, str) and value.isidentifier():
+                    self._strings[value] += 1
 
     def leave_Module(self, node: cst.Module) -> None:
-        if not self._optimizer:
+        if not self._optimizer or not (self._options or self._variables):
             return
+        self._count_reads(node)
         if not self._escaped and not self._parsed_options_escape():
             for name, call, dest_given in self._options:
                 if name not in self._attributes and self._strings[name] <= int(dest_given):
