@@ -32,7 +32,8 @@ class ConstantWeightInit(Rule):
     severity = "error"
     what = ("Flags the weights of a hidden layer set to one constant: `nn.init.zeros_` / "
             "`constant_` / `ones_` or `.fill_()` / `.zero_()` on the `.weight` of a Linear, "
-            "Conv or recurrent layer (found through its binding or an `isinstance` guard), and "
+            "Conv or recurrent layer of a model (a `self.` layer bound to one, or every layer an "
+            "`isinstance` guard selects in an init function), and "
             "in NumPy networks `W1 = np.zeros((D, H))` when a later layer `W2` exists. Biases, "
             "normalisation layers and output heads (zero-initialised on purpose in many "
             "recipes) are not flagged.")
@@ -64,6 +65,8 @@ class ConstantWeightInit(Rule):
         "        m.weight.data.fill_(1)\n        m.bias.data.zero_()\n",
         "import numpy as np\n\nclass Softmax:\n    def __init__(self, D, C):\n"
         "        self.W = np.zeros((D, C))  # one layer: no hidden units to tie\n",
+        "import torch\nfrom torch import nn\n\nprobe = nn.Linear(74, 10)  # the whole model\n"
+        "with torch.no_grad():\n    probe.weight.zero_()\n    probe.weight[:, 64:] = torch.eye(10)\n",
     )
 
     def __init__(self, context) -> None:
@@ -118,6 +121,8 @@ class ConstantWeightInit(Rule):
         guarded = [classes for _, (guard, classes) in self._guards if guard == name]
         if guarded:
             return all(cls.rsplit(".", 1)[-1] in _WEIGHTED for classes in guarded for cls in classes)
+        if not name.startswith("self."):
+            return False  # a lone layer may be the whole model: it has no hidden units to tie
         bound = self.context.binding(name)
         kind = self.context.call_name(bound) if isinstance(bound, cst.Call) else None
         return bool(kind) and kind.startswith("torch.nn.") and kind.rsplit(".", 1)[-1] in _WEIGHTED
