@@ -119,3 +119,14 @@ def test_a_criterion_also_called_on_probabilities_is_not_rewritten():
               "a = criterion(torch.sigmoid(z), y)\nb = criterion(teacher_probs, y)\n")
     assert fix_source(source, "x.py", ALL_RULES).source == source
     assert "NN501" in [f.code for f in lint_source(source, "x.py", ALL_RULES)]
+
+
+def test_fix_keeps_the_file_encoding_and_byte_order_mark(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    latin = "# -*- coding: latin-1 -*-\n# pente estim\xe9e\n" + BY_CODE["NN102"].bad[0]
+    (tmp_path / "latin.py").write_bytes(latin.encode("latin-1"))
+    (tmp_path / "bom.py").write_bytes(b"\xef\xbb\xbf" + BY_CODE["NN102"].bad[0].encode("utf-8"))
+    assert main(["--fix", "latin.py", "bom.py"]) == 0
+    fixed_latin = (tmp_path / "latin.py").read_bytes().decode("latin-1")
+    assert "estim\xe9e" in fixed_latin and "(2 * h)" in fixed_latin
+    assert (tmp_path / "bom.py").read_bytes().startswith(b"\xef\xbb\xbfdef derivative")
