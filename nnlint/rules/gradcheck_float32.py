@@ -129,7 +129,7 @@ class GradcheckFloat32(Rule):
             dtype = keyword(node, "dtype")
             if dtype is not None and self.context.resolve(dtype) in _SINGLE:
                 self.report(node, self.message.format(detail=f"dtype={text(dtype)}"),
-                            fix=_Single("", dtype, _float64(dtype, None)).fix(safe=False))
+                            fix=_Single("", dtype, _float64(dtype)).fix(safe=False))
         elif kind == "torch":
             inputs = keyword(node, "inputs") or positional(node, 1)
             found = self._single(inputs, depth=0) if inputs is not None else None
@@ -181,7 +181,7 @@ class GradcheckFloat32(Rule):
             resolved = self.context.resolve(dtype) or _string(dtype)
             if resolved in _SINGLE or resolved in _NUMPY_SINGLE:
                 return _Single(f"created with dtype={text(dtype)}", dtype,
-                               _float64(dtype, resolved))
+                               _float64(dtype))
             return None
         if isinstance(node.func, cst.Attribute):
             single = self._single_method(node, depth)
@@ -217,7 +217,7 @@ class GradcheckFloat32(Rule):
                 else None
             if resolved in _SINGLE or resolved in _NUMPY_SINGLE:
                 return _Single(f"converted by .{method}({text(target)})", target,
-                               _float64(target, resolved))
+                               _float64(target))
             if resolved in _DOUBLE or resolved in _NUMPY_DOUBLE:
                 return None
         if method in _PASSTHROUGH_METHODS or method in ("to", "type"):
@@ -246,7 +246,7 @@ def _string(node: cst.BaseExpression) -> Optional[str]:
     return node.evaluated_value if isinstance(node, cst.SimpleString) else None
 
 
-def _float64(dtype: cst.BaseExpression, resolved: Optional[str]) -> Optional[cst.CSTNode]:
+def _float64(dtype: cst.BaseExpression) -> Optional[cst.CSTNode]:
     """The float64 spelling of a single-precision dtype, in the same style (attribute or string)."""
     if isinstance(dtype, cst.Attribute):
         return dtype.with_changes(attr=cst.Name("float64"))

@@ -13,8 +13,8 @@ from .hyperparameters import is_scale_hyperparameter, searched_hyperparameter
 _UNIFORM = {"numpy.random.uniform", "random.uniform", "torch.distributions.Uniform",
             "torch.distributions.uniform.Uniform", "ray.tune.uniform", "tune.uniform",
             "hyperopt.hp.uniform", "hp.uniform"}
-_NAMED = {"suggest_float", "suggest_uniform"}
-_LINEAR_GRIDS = {"numpy.linspace", "numpy.arange", "torch.linspace", "torch.arange"}  # optuna: trial.suggest_float(name, low, high)
+_NAMED = {"suggest_float", "suggest_uniform"}  # optuna: trial.suggest_float(name, low, high)
+_LINEAR_GRIDS = {"numpy.linspace", "numpy.arange", "torch.linspace", "torch.arange"}
 
 
 class LinearScaleSampling(Rule):
