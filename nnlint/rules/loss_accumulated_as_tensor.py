@@ -56,8 +56,8 @@ class LossAccumulatedAsTensor(Rule):
                "batch's autograd graph until it is freed; add {loss}.item() (a number) instead")
     what = ("Flags a running total that adds a loss tensor in a loop (`total_loss += loss`, "
             "`epoch_loss += criterion(out, y)`) where autograd is on, when the total is never "
-            "back-propagated, directly or through the expression it flows into (summing losses "
-            "for one `backward()` is fine), the loss is not "
+            "back-propagated, directly or through the expression it flows into, nor returned as "
+            "it is (summing losses for one `backward()` is fine), the loss is not "
             "turned into a number first (`.item()`, `.detach()`, `float()`), and the file imports "
             "torch (unit tests, `test_*` functions, are left alone). `--fix` adds "
             "`.item()`: safe when the total is used only as a number afterwards, unsafe when a "
@@ -98,6 +98,9 @@ class LossAccumulatedAsTensor(Rule):
         "    for feature, target in zip(features, targets):\n"
         "        style += mse_loss(gram(feature), target)\n    total = content + 1e5 * style\n"
         "    total.backward()\n    return total.item()\n",
+        "import torch\n\ndef nested_loss(outputs):\n    if isinstance(outputs, torch.Tensor):\n"
+        "        return outputs.sum()\n    loss = 0.0\n    for value in outputs.values():\n"
+        "        loss += nested_loss(value)\n    return loss  # the caller calls backward()\n",
     )
 
     def __init__(self, context) -> None:
@@ -132,6 +135,11 @@ class LossAccumulatedAsTensor(Rule):
         if isinstance(node.operator, cst.AddAssign) and self.context.loops \
                 and not self.context.gradients_off and self._is_loss(node.value):
             self._scopes[-1].totals.append(node)
+
+    def visit_Return(self, node: cst.Return) -> None:
+        """``return total`` hands the sum itself to the caller: a loss built for backward()."""
+        if isinstance(node.value, cst.Name):
+            self._scopes[-1].backward.add(node.value.value)
 
     def visit_Call(self, node: cst.Call) -> None:
         self._under_no_grad.see(node, self.context.gradients_off)
