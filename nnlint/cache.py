@@ -16,7 +16,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 from . import __version__
 
@@ -72,18 +72,20 @@ class ResultCache:
     def put(self, key: str, rows: List[list]) -> None:
         self._write(f"{key}.json", json.dumps(rows, separators=(",", ":")))
 
-    def rule_names(self) -> Optional[Dict[str, str]]:
-        """Code -> name of every rule of this nnlint, when an earlier run stored them."""
+    def rule_table(self) -> Optional[Tuple[Dict[str, str], List[str]]]:
+        """(code -> name of every rule, the opt-in codes), when an earlier run stored them."""
         try:
-            names = json.loads((self.folder / "rules.json").read_bytes())
-        except (OSError, ValueError):
+            table = json.loads((self.folder / "rules.json").read_bytes())
+            names, opt_in = table["names"], table["opt_in"]
+        except (OSError, ValueError, KeyError, TypeError):
             return None
-        if isinstance(names, dict) and all(isinstance(v, str) for v in names.values()):
-            return names
+        if isinstance(names, dict) and all(isinstance(v, str) for v in names.values()) \
+                and isinstance(opt_in, list):
+            return names, opt_in
         return None
 
-    def put_rule_names(self, names: Dict[str, str]) -> None:
-        self._write("rules.json", json.dumps(names))
+    def put_rule_table(self, names: Dict[str, str], opt_in: List[str]) -> None:
+        self._write("rules.json", json.dumps({"names": names, "opt_in": opt_in}))
 
     def _write(self, name: str, text: str) -> None:
         if not self._ready():

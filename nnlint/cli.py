@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--list-rules", action="store_true", help="list codes and names")
     parser.add_argument("--explain", metavar="CODE_OR_NAME", help="print a rule's page")
     parser.add_argument("--no-color", action="store_true", help="plain text even on a terminal")
+    parser.add_argument("--fix", action="store_true",
+                        help="apply the safe fixes, then report what is left")
+    parser.add_argument("--diff", action="store_true",
+                        help="print the fixes as a unified diff instead of writing them")
+    parser.add_argument("--unsafe-fixes", action="store_true",
+                        help="with --fix or --diff, apply the unsafe fixes too")
     parser.add_argument("--version", action="version", version=f"nnlint {__version__}")
     return parser
 
@@ -85,7 +91,7 @@ def _explain(query: str) -> int:
 def _list_rules() -> int:
     from .rules import ALL_RULES
     for rule in ALL_RULES:
-        print(f"{rule.code}  {rule.name:26} {rule.severity}")
+        print(f"{rule.code}  {rule.name:30} {rule.severity:7}{'' if rule.default else '  opt-in'}")
     return EXIT_CLEAN
 
 
@@ -112,6 +118,15 @@ def _lint(args: argparse.Namespace) -> int:
     unknown = config.unknown_code(rule_names(cache))
     if unknown:
         return _usage_error(unknown)
+    if args.fix or args.diff:
+        from .fixes import describe, fix_paths, unified_diff
+        fixed = fix_paths(args.paths, config, unsafe=args.unsafe_fixes, write=not args.diff)
+        if describe(fixed, args.diff):
+            print(describe(fixed, args.diff), file=sys.stderr)
+        if args.diff:
+            sys.stdout.write("".join(unified_diff(path, *texts)
+                                     for path, texts in fixed.changed.items()))
+            return EXIT_FINDINGS if fixed.changed else EXIT_CLEAN
     result = lint_paths(args.paths, config, jobs=args.jobs, cache=cache,
                         stdin_filename=args.stdin_filename)
     colour = args.format == "text" and not args.no_color and sys.stdout.isatty()

@@ -20,6 +20,10 @@ DEFAULT_EXCLUDES = (".git", ".hg", ".svn", ".venv", "venv", ".env", "env", "__py
                     "node_modules", "site-packages", ".nnlint_cache")
 
 
+# The prefix shared by every code: selecting it runs the default rules, not the opt-in ones.
+FAMILY_PREFIX = "NN"
+
+
 class ConfigError(ValueError):
     """The configuration cannot be used (unreadable, wrongly typed, unknown key or code): exit 2."""
 
@@ -44,6 +48,12 @@ class Config:
         selected = [len(p) for p in self.select if code.startswith(p)]
         ignored = [len(p) for p in self.ignore if code.startswith(p)]
         return bool(selected) and (not ignored or max(ignored) < max(selected))
+
+    def runs(self, code: str, default: bool) -> bool:
+        """Whether a rule runs: a default rule when selected; an opt-in rule (``default`` False)
+        only when a select entry longer than the bare ``NN`` names it (``NN205``, ``NN2``)."""
+        return self.selects(code) and (default or any(
+            code.startswith(prefix) and len(prefix) > len(FAMILY_PREFIX) for prefix in self.select))
 
     def excludes(self, path: Path, base: Optional[Path] = None, explicit: bool = False) -> bool:
         """Gitignore-style matching below ``base`` (the folder being walked).

@@ -14,8 +14,12 @@ from .rules.base import Rule
 
 def render_page(rule: Type[Rule]) -> str:
     """The Markdown page of one rule, from its own docs and examples."""
+    opt_in = ([f"*Opt-in*: this rule does not run by default. `--select NN,{rule.code}` runs it "
+               f"beside the default rules (`select = [\"NN\", \"{rule.code}\"]` in "
+               f"`[tool.nnlint]`); a prefix longer than `NN` that matches it (`{rule.code[:3]}`) "
+               f"turns it on too.", ""] if not rule.default else [])
     return "\n".join([
-        f"# {rule.code} {rule.name}", "",
+        f"# {rule.code} {rule.name}", "", *opt_in,
         "## What it does", "", rule.what, "",
         "## Why is this bad?", "", rule.why, "",
         "## Example", "", "```python", rule.bad[0].rstrip(), "```", "",

@@ -17,7 +17,7 @@ from .config import Config
 from .findings import INTERNAL_ERROR, PARSE_ERROR, Finding
 from .positions import node_starts
 from .rules import ALL_RULES
-from .rules.base import FileContext, Rule
+from .rules.base import FileContext, Fix, Rule
 from .suppressions import is_suppressed
 from .walker import HandlerError, walk
 
@@ -27,7 +27,8 @@ class UnreadableInput(OSError):
 
 
 def selected_rules(config: Config) -> List[Type[Rule]]:
-    return [rule for rule in ALL_RULES if config.selects(rule.code)]
+    """Default rules that ``config`` selects, and opt-in rules that a select entry names."""
+    return [rule for rule in ALL_RULES if config.runs(rule.code, rule.default)]
 
 
 def decode(data: bytes) -> str:
@@ -78,7 +79,13 @@ def lint_source(source: str, path: str, rules: Sequence[Type[Rule]]) -> List[Fin
         module = cst.parse_module(source)
     except cst.ParserSyntaxError as error:
         return [_parse_error(source, path, error)]
-    findings: List[Finding] = []
+    return [finding for finding, _ in lint_module(module, source, path, rules)]
+
+
+def lint_module(module: cst.Module, source: str, path: str, rules: Sequence[Type[Rule]]
+                ) -> List[Tuple[Finding, Optional[Fix]]]:
+    """Run ``rules`` over a parsed file; the fixes refer to ``module``'s own nodes."""
+    findings: List[Tuple[Finding, Optional[Fix]]] = []
     active = list(rules)
     while True:
         context = FileContext()
@@ -91,15 +98,15 @@ def lint_source(source: str, path: str, rules: Sequence[Type[Rule]]) -> List[Fin
             owner = getattr(crash.handler, "__self__", None)
             culprit = type(owner) if isinstance(owner, Rule) else None
             label = f"{culprit.code} {culprit.name}" if culprit else "the engine"
-            findings.append(_finding(path, 1, 1, INTERNAL_ERROR,
-                                     f"internal error in {label}: {type(crash.error).__name__}: "
-                                     f"{crash.error} (the file was linted without it)"))
+            findings.append((_finding(path, 1, 1, INTERNAL_ERROR,
+                                      f"internal error in {label}: {type(crash.error).__name__}: "
+                                      f"{crash.error} (the file was linted without it)"), None))
             if culprit is None or culprit not in active:
                 return findings
             active.remove(culprit)
     if context.findings:
         findings += _resolve(context, module, source, path)
-    return sorted(findings)
+    return sorted(findings, key=lambda pair: pair[0])
 
 
 def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Finding:
@@ -120,7 +127,8 @@ def _parse_error(source: str, path: str, error: cst.ParserSyntaxError) -> Findin
                     f"cannot parse: {message}")
 
 
-def _resolve(context: FileContext, module: cst.Module, source: str, path: str) -> List[Finding]:
+def _resolve(context: FileContext, module: cst.Module, source: str, path: str
+             ) -> List[Tuple[Finding, Optional[Fix]]]:
     starts = node_starts(module, (raw.node for raw in context.findings), source)
     lines = source.splitlines()
     findings = []
@@ -134,8 +142,8 @@ def _resolve(context: FileContext, module: cst.Module, source: str, path: str) -
         if key in seen:
             continue
         seen.add(key)
-        findings.append(Finding(path, line, column + 1, raw.rule.code, raw.rule.name,
-                                raw.message, raw.rule.severity))
+        findings.append((Finding(path, line, column + 1, raw.rule.code, raw.rule.name,
+                                 raw.message, raw.rule.severity), raw.fix))
     return findings
 
 

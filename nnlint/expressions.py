@@ -124,3 +124,19 @@ def descendants(node: cst.CSTNode) -> Iterator[cst.CSTNode]:
         current = stack.pop()
         yield current
         stack.extend(children(current))
+
+
+def with_keyword(call: cst.Call, name: str, value: cst.BaseExpression) -> cst.Call:
+    """``call`` with ``name=value`` added as its last argument, for fixes."""
+    args = list(call.args)
+    if args:
+        args[-1] = args[-1].with_changes(comma=cst.Comma(whitespace_after=cst.SimpleWhitespace(" ")))
+    added = cst.Arg(value, keyword=cst.Name(name),
+                    equal=cst.AssignEqual(cst.SimpleWhitespace(""), cst.SimpleWhitespace("")))
+    return call.with_changes(args=[*args, added])
+
+
+def abbreviated(node: cst.CSTNode, limit: int = 40) -> str:
+    """The source of ``node``, cut to ``limit`` characters for a message."""
+    rendered = cst.Module([]).code_for_node(node)
+    return rendered if len(rendered) <= limit else rendered[:limit - 3] + "..."

@@ -14,9 +14,9 @@ from typing import Iterator, List, Optional, Tuple
 
 from . import __version__
 from .config import Config, find_pyproject, load_config
-from .engine import lint_source
+from .engine import lint_source, selected_rules
 from .findings import ENGINE_CODES
-from .rules import ALL_RULES, BY_CODE
+from .rules import BY_CODE
 
 
 @functools.lru_cache(maxsize=None)
@@ -44,8 +44,7 @@ class NNLintFlake8:
         if config.excludes(path, explicit=True):
             return
         ignored = tuple(config.ignored_in(path))
-        rules = [rule for rule in ALL_RULES if config.selects(rule.code)]
-        for finding in lint_source("".join(self.lines), self.filename, rules):
+        for finding in lint_source("".join(self.lines), self.filename, selected_rules(config)):
             if config.selects(finding.code) and not finding.code.startswith(ignored):
                 message = f"{finding.code} {finding.message}"
                 yield finding.line, finding.column - 1, message, type(self)

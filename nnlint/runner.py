@@ -37,15 +37,23 @@ class UnreadablePath(OSError):
     """A path named on the command line that does not exist."""
 
 
-def rule_names(cache: Optional[ResultCache] = None) -> Dict[str, str]:
-    """Code -> name of every rule and engine code; from the cache when it has them (no LibCST)."""
-    names = cache.rule_names() if cache is not None else None
-    if names is None:
+def rule_table(cache: Optional[ResultCache] = None) -> Tuple[Dict[str, str], List[str]]:
+    """(code -> name of every rule and engine code, the opt-in codes); from the cache when it
+    has them, so that a cached run imports neither the rules nor LibCST."""
+    table = cache.rule_table() if cache is not None else None
+    if table is None:
         from .rules import ALL_RULES
-        names = {rule.code: rule.name for rule in ALL_RULES}
+        table = ({rule.code: rule.name for rule in ALL_RULES},
+                 [rule.code for rule in ALL_RULES if not rule.default])
         if cache is not None:
-            cache.put_rule_names(names)
-    return {**names, **ENGINE_CODES}
+            cache.put_rule_table(*table)
+    names, opt_in = table
+    return {**names, **ENGINE_CODES}, opt_in
+
+
+def rule_names(cache: Optional[ResultCache] = None) -> Dict[str, str]:
+    """Code -> name of every rule and engine code."""
+    return rule_table(cache)[0]
 
 
 def discover(paths: Sequence[str], config: Config) -> Iterator[Path]:
@@ -93,8 +101,9 @@ def lint_paths(paths: Sequence[str], config: Config, jobs: Optional[int] = None,
     """Lint every file under ``paths`` (``-`` is standard input, labelled ``stdin_filename``)
     with the rules ``config`` selects, on up to ``jobs`` cores, reusing ``cache`` when given."""
     errors: List[str] = []
-    codes = tuple(sorted(c for c in rule_names(cache) if c not in ENGINE_CODES
-                         and config.selects(c)))
+    names, opt_in = rule_table(cache)
+    codes = tuple(sorted(c for c in names if c not in ENGINE_CODES
+                         and config.runs(c, c not in opt_in)))
     inputs = list(_sources(paths, config, stdin_filename, errors))
     per_file: List[Optional[List[Finding]]] = []
     keys: List[Optional[str]] = []

@@ -21,7 +21,8 @@ class BadStepSize(Rule):
     severity = "error"
     what = ("Flags a finite-difference step below 1e-10 or above 1e-2: the `eps=` of "
             "`gradcheck`/`check_gradients`, or the `h` of a difference quotient such as "
-            "`(f(x + h) - f(x - h)) / (2 * h)`, when it is a literal or a name bound to one.")
+            "`(f(x + h) - f(x - h)) / (2 * h)`, when it is a literal, a name bound to one, or a "
+            "parameter whose default is one.")
     why = ("The error of a central difference is truncation O(h^2) plus round-off "
            "O(eps_machine / h). Below 1e-10 the round-off dominates (in float64 it is already "
            "1e-6 relative), above 1e-2 the truncation error does, and across a ReLU or max the "
@@ -32,6 +33,8 @@ class BadStepSize(Rule):
         "from pytest_nncheck import check_gradients\n\ncheck_gradients(layer, x, eps=0.05)\n",
         "def numeric(f, x, ix):\n    step = 1e-14\n    x[ix] += step\n    up = f(x)\n"
         "    x[ix] -= 2 * step\n    down = f(x)\n    return (up - down) / (2 * step)\n",
+        "def grad_check_sparse(f, x, analytic, h=0.1):\n"
+        "    numeric = (f(x + h) - f(x - h)) / (2 * h)\n    return abs(numeric - analytic)\n",
     )
     good = (
         "from torch.autograd import gradcheck\n\ngradcheck(fn, (x,), eps=1e-6)\n",

@@ -1,12 +1,13 @@
 """NN102 forward-difference: a numerical derivative from a one-sided difference."""
 from __future__ import annotations
 
-from typing import List
+from dataclasses import dataclass, field
+from typing import List, Optional
 
 import libcst as cst
 
 from .base import Rule
-from .difference_quotients import perturbation, quotient
+from .difference_quotients import Perturbation, Quotient, centered, perturbation, quotient, uses
 
 
 class ForwardDifference(Rule):
@@ -16,8 +17,12 @@ class ForwardDifference(Rule):
                "(f(x + h) - f(x - h)) / (2 * h), error O(h^2)")
     severity = "error"
     what = ("Flags a numerical derivative computed as (f(x+h) - f(x)) / h or (f(x) - f(x-h)) / h, "
-            "written inline or the loop way (perturb `x[ix] += h`, evaluate, subtract the "
-            "unperturbed value, divide by `h`). The centered (f(x+h) - f(x-h)) / (2h) is fine.")
+            "written inline, the loop way (perturb `x[ix] += h`, evaluate, subtract the "
+            "unperturbed value, divide by `h`) or on a perturbed copy (`w_plus = w + h * e`). "
+            "The centered (f(x+h) - f(x-h)) / (2h) is fine, and so are look-alikes that "
+            "evaluate nothing at x + h (the ceiling division `(n + k - 1) / k`) and calculus "
+            "demos at a literal point (`(f(3 + h) - f(3)) / h`). `--fix` rewrites an inline "
+            "one-sided difference to the centered one.")
     why = ("The forward difference has error O(h) while the centered difference has error "
            "O(h^2): with h = 1e-5 that is 1e-5 against 1e-10 of relative error, so a forward "
            "difference cannot tell a correct gradient from one that is off in the fifth digit. "
@@ -25,6 +30,10 @@ class ForwardDifference(Rule):
            "is much more precise.")
     bad = (
         "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x)) / h\n",
+        "import numpy as np\n\ndef numeric_gradient(loss, w, h=1e-5):\n    grad = np.zeros_like(w)\n"
+        "    for i in range(w.size):\n        direction = np.zeros_like(w)\n"
+        "        direction.flat[i] = 1.0\n        w_plus = w + h * direction\n"
+        "        grad.flat[i] = (loss(w_plus) - loss(w)) / h\n    return grad\n",
         "def derivative(f, x, h=1e-5):\n    return (f(x) - f(x - h)) / h\n",
         "import numpy as np\n\n"
         "def eval_numerical_gradient(f, x):\n"
@@ -41,6 +50,14 @@ class ForwardDifference(Rule):
     )
     good = (
         "def derivative(f, x, h=1e-5):\n    return (f(x + h) - f(x - h)) / (2 * h)\n",
+        "import numpy as np\n\ndef numeric_gradient(loss, w, h=1e-5):\n    grad = np.zeros_like(w)\n"
+        "    for i in range(w.size):\n        direction = np.zeros_like(w)\n"
+        "        direction.flat[i] = 1.0\n        w_plus = w + h * direction\n"
+        "        w_minus = w - h * direction\n"
+        "        grad.flat[i] = (loss(w_plus) - loss(w_minus)) / (2 * h)\n    return grad\n",
+        "def per_worker(workers, gpus):\n    return int((workers + gpus - 1) / gpus)\n",
+        "def square(x):\n    return x ** 2\n\n"
+        "print('slope of x^2 at 3 is about', (square(3.0 + 1e-4) - square(3.0)) / 1e-4)\n",
         "import numpy as np\n\n"
         "def eval_numerical_gradient(f, x, h=1e-5):\n"
         "    grad = np.zeros(x.shape)\n"
@@ -56,7 +73,7 @@ class ForwardDifference(Rule):
 
     def __init__(self, context) -> None:
         super().__init__(context)
-        self._loops: List[dict] = []
+        self._frames: List[_Frame] = []  # the open functions and loops, innermost last
 
     def visit_BinaryOperation(self, node: cst.BinaryOperation) -> None:
         found = quotient(node)
@@ -65,34 +82,61 @@ class ForwardDifference(Rule):
         if found.kind in ("forward", "backward"):
             formula = ("(f(x + h) - f(x)) / h" if found.kind == "forward"
                        else "(f(x) - f(x - h)) / h")
-            self.report(node, self.message.format(formula=formula))
-        elif found.kind is None and self._loops:
-            self._loops[-1]["divisions"].append((node, found.step_text))
+            self.report(node, self.message.format(formula=formula), fix=centered(found))
+        elif found.kind is None and self._frames:
+            self._frames[-1].divisions.append(found)
 
-    def _loop_statement(self, node: cst.CSTNode) -> None:
-        if self._loops:
-            shift = perturbation(node)
-            if shift is not None:
-                self._loops[-1]["+" if shift[0] == "+" else "-"].add(shift[1])
+    def _statement(self, node: cst.CSTNode) -> None:
+        if self._frames:
+            moved = perturbation(node)
+            if moved is not None:
+                self._frames[-1].perturbations.append(moved)
 
-    visit_AugAssign = _loop_statement
-    visit_Assign = _loop_statement
+    visit_AugAssign = _statement
+    visit_Assign = _statement
 
-    def _enter_loop(self, node: cst.CSTNode) -> None:
-        self._loops.append({"+": set(), "-": set(), "divisions": []})
+    def _enter(self, node: cst.CSTNode) -> None:
+        self._frames.append(_Frame(isinstance(node, cst.FunctionDef)))
 
-    def _leave_loop(self, node: cst.CSTNode) -> None:
-        loop = self._loops.pop()
-        parent = self._loops[-1] if self._loops else None
-        for division, step in loop["divisions"]:
-            if step in loop["+"] and step not in loop["-"]:
-                self.report(division, self.message.format(
-                    formula=f"(f(x[ix] + {step}) - f(x)) / {step} in a perturbation loop"))
-            elif step not in loop["+"] and step not in loop["-"] and parent is not None:
-                parent["divisions"].append((division, step))  # perturbed in an outer loop
+    def _leave(self, node: cst.CSTNode) -> None:
+        frame = self._frames.pop()
+        parent = self._frames[-1] if self._frames and not frame.function else None
+        for division in frame.divisions:
+            side = frame.one_side(division)
+            if side is not None:
+                self.report(division.node, self.message.format(formula=side))
+            elif parent is not None and not frame.moves(division.step_text):
+                parent.divisions.append(division)  # perturbed in an outer loop
         if parent is not None:
-            parent["+"] |= loop["+"]
-            parent["-"] |= loop["-"]
+            parent.perturbations += frame.perturbations
 
-    visit_For = visit_While = _enter_loop
-    leave_For = leave_While = _leave_loop
+    visit_For = visit_While = visit_FunctionDef = _enter
+    leave_For = leave_While = leave_FunctionDef = _leave
+
+
+@dataclass
+class _Frame:
+    """A function or loop body: the perturbations made in it and the opaque quotients it holds."""
+
+    function: bool
+    perturbations: List[Perturbation] = field(default_factory=list)
+    divisions: List[Quotient] = field(default_factory=list)
+
+    def moves(self, step: str) -> bool:
+        return any(p.moves_by(step) for p in self.perturbations)
+
+    def one_side(self, division: Quotient) -> Optional[str]:
+        """The one-sided formula ``division`` computes, given the perturbations of this frame."""
+        step = division.step_text
+        numerator = division.node.left
+        up = [p for p in self.perturbations if p.up and p.moves_by(step)]
+        down = [p for p in self.perturbations if not p.up and p.moves_by(step)]
+        in_place = [p for p in up if p.copy is None]
+        if in_place and not any(p.copy is None for p in down):
+            return f"(f(x[ix] + {step}) - f(x)) / {step} in a perturbation loop"
+        copies_up = {p.copy for p in up if p.copy}
+        copies_down = {p.copy for p in down if p.copy}
+        if any(uses(numerator.left, c) for c in copies_up) and \
+                not any(uses(numerator.right, c) for c in copies_down):
+            return f"(f(x + {step}) - f(x)) / {step} on a perturbed copy"
+        return None

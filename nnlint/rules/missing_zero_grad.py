@@ -1,7 +1,7 @@
 """NN203 missing-zero-grad: an optimizer stepped in a loop while gradients are never cleared."""
 from __future__ import annotations
 
-from typing import List
+from typing import Dict, List, Tuple
 
 import libcst as cst
 
@@ -18,7 +18,8 @@ class MissingZeroGrad(Rule):
                "{name}.zero_grad() once per step")
     severity = "error"
     what = ("Flags `optimizer.step()` inside a loop in a file that never clears gradients: no "
-            "`.zero_grad()` on an optimizer or a model, no `p.grad = None`, no `.grad.zero_()`.")
+            "`.zero_grad()` on an optimizer or a model, no `p.grad = None`, no `.grad.zero_()`. "
+            "An optimizer built in the same loop iteration that steps it (once) is not flagged.")
     why = ("PyTorch accumulates gradients: each backward() adds to `.grad`. Without a reset, the "
            "step at iteration t follows the sum of the gradients of iterations 1..t, which acts "
            "like a learning rate that grows every step and momentum towards the first batches. "
@@ -47,17 +48,27 @@ class MissingZeroGrad(Rule):
         "        model(batch).mean().backward()\n        opt.step()\n"
         "        for p in model.parameters():\n            p.grad = None\n",
         "def run(scheduler, epochs):\n    for epoch in range(epochs):\n        scheduler.step()\n",
+        "import torch\n\nfor width in (4, 8):\n    layer = torch.nn.Linear(width, 1)\n"
+        "    layer(torch.ones(2, width)).sum().backward()\n"
+        "    sgd = torch.optim.SGD(layer.parameters(), lr=1.0)\n    sgd.step()\n"
+        "    assert layer.weight.grad is not None\n",
     )
 
     def __init__(self, context) -> None:
         super().__init__(context)
         self._optimizers: set = set()
+        # The loops around each optimizer's creation: one built in the loop that steps it is
+        # stepped once, with gradients from a single backward pass.
+        self._created_in: Dict[str, Tuple[cst.CSTNode, ...]] = {}
         self._steps: List[cst.Call] = []
         self._clears = False
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if isinstance(node.value, cst.Call) and is_optimizer(self.context.call_name(node.value)):
-            self._optimizers.update(text(t.target) for t in node.targets if text(t.target))
+            for target in node.targets:
+                if text(target.target):
+                    self._optimizers.add(text(target.target))
+                    self._created_in[text(target.target)] = tuple(self.context.loops)
         for target in node.targets:
             if isinstance(target.target, cst.Attribute) and target.target.attr.value == "grad":
                 self._clears = True
@@ -72,7 +83,9 @@ class MissingZeroGrad(Rule):
         elif method == "step" and self.context.loops and not node.args:
             receiver = text(node.func.value) or ""
             last = receiver.rsplit(".", 1)[-1].lower()
-            if receiver in self._optimizers or "optim" in last or last in ("opt", "optimiser"):
+            once = self._created_in.get(receiver) == tuple(self.context.loops)
+            if not once and (receiver in self._optimizers or "optim" in last
+                             or last in ("opt", "optimiser")):
                 self._steps.append(node)
 
     def leave_Module(self, node: cst.Module) -> None:

@@ -7,7 +7,7 @@ import libcst as cst
 
 from ..expressions import text
 from .base import Rule
-from .optimizers import is_optimizer, is_scheduler
+from .optimizers import is_optimizer, is_scheduler_call
 
 
 class SchedulerMisuse(Rule):
@@ -52,6 +52,9 @@ class SchedulerMisuse(Rule):
         "trainer = Trainer(model=model, optimizers=(optimizer, schedule))\n",
         "def uses(node):\n    symbols = get_scheduler_node_symbol_uses(node)\n"
         "    params = self.get_schedule_param()\n    return symbols, params\n",
+        "import torch\nfrom torch import nn\n\nclass LR(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.linear = nn.Linear(2, 1)\n\n"
+        "lr_model = LR()\nprint(lr_model(torch.zeros(1, 2)))\n",
     )
 
     def __init__(self, context) -> None:
@@ -73,7 +76,7 @@ class SchedulerMisuse(Rule):
             name = text(target.target)
             if not name:
                 continue
-            if is_scheduler(qualified):
+            if is_scheduler_call(node.value, qualified):
                 self._schedulers[name] = (node.value, qualified.endswith("ReduceLROnPlateau"))
             elif is_optimizer(qualified):
                 self._optimizers.add(name)

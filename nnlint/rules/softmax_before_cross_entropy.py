@@ -21,7 +21,8 @@ class SoftmaxBeforeCrossEntropy(Rule):
     what = ("Flags softmax output given to `cross_entropy` / `CrossEntropyLoss` (which apply "
             "log_softmax themselves) or to `nll_loss` / `NLLLoss` (which expect log-probabilities): "
             "inline, through a variable assigned in the same function, or from an "
-            "`nn.Sequential` that ends in `nn.Softmax` in a file that uses CrossEntropyLoss.")
+            "`nn.Sequential` that ends in `nn.Softmax` or a model whose `forward()` returns "
+            "softmax, in a file that uses CrossEntropyLoss.")
     why = ("cross_entropy(softmax(z)) computes the log-softmax of probabilities in [0, 1]: the "
            "loss cannot fall much below ln C - 1, its gradients shrink by the softmax Jacobian, "
            "and a model that could reach 100% accuracy plateaus. It trains, slowly and wrongly, "
@@ -35,6 +36,12 @@ class SoftmaxBeforeCrossEntropy(Rule):
         "from torch import nn\n\nmodel = nn.Sequential(nn.Linear(784, 10), nn.Softmax(dim=1))\n"
         "criterion = nn.CrossEntropyLoss()\n",
         "import torch.nn.functional as F\n\nloss = F.nll_loss(out.softmax(dim=1), target)\n",
+        "from torch import nn\n\nclass Classifier(nn.Module):\n    def __init__(self):\n"
+        "        super().__init__()\n        self.fc = nn.Linear(20, 5)\n"
+        "        self.softmax = nn.Softmax(dim=1)\n\n    def forward(self, x):\n"
+        "        return self.softmax(self.fc(x))\n\n"
+        "model = Classifier()\ncriterion = nn.CrossEntropyLoss()\n"
+        "loss = criterion(model(x), y)\n",
     )
     good = (
         "import torch.nn.functional as F\n\nloss = F.cross_entropy(logits, labels)\n"
@@ -44,12 +51,18 @@ class SoftmaxBeforeCrossEntropy(Rule):
         "criterion = nn.NLLLoss()\n",
         "from torch import nn\n\nattention = nn.Sequential(nn.Linear(16, 16), nn.Softmax(dim=-1))\n"
         "criterion = nn.MSELoss()\n",
+        "import torch\nfrom torch import nn\n\nclass Net(nn.Module):\n"
+        "    def __init__(self):\n        super().__init__()\n        self.fc = nn.Linear(20, 5)\n\n"
+        "    def forward(self, x):\n        return self.fc(x)\n\n"
+        "    def predict(self, x):\n        return torch.softmax(self.forward(x), dim=1)\n\n"
+        "criterion = nn.CrossEntropyLoss()\n",
     )
 
     def __init__(self, context) -> None:
         super().__init__(context)
         self._losses: dict = {}  # variable -> "cross_entropy" | "nll"
         self._softmax_models = []
+        self._softmax_forwards = []
         self._uses_cross_entropy = False
 
     def _kind(self, qualified: Optional[str]) -> Optional[str]:
@@ -69,9 +82,16 @@ class SoftmaxBeforeCrossEntropy(Rule):
             return True
         if isinstance(node.func, cst.Attribute) and node.func.attr.value == "softmax":
             return True  # the tensor method, x.softmax(dim)
-        # nn.Softmax(dim=1)(x)
-        return isinstance(node.func, cst.Call) and \
-            self.context.call_name(node.func) == "torch.nn.Softmax"
+        # nn.Softmax(dim=1)(x), or self.softmax(x) with self.softmax = nn.Softmax(dim=1)
+        layer = node.func if isinstance(node.func, cst.Call) else \
+            self.context.binding(text(node.func) or "") if depth < 2 else None
+        return isinstance(layer, cst.Call) and self.context.call_name(layer) == "torch.nn.Softmax"
+
+    def visit_Return(self, node: cst.Return) -> None:
+        functions = self.context.functions
+        if functions and functions[-1].name.value == "forward" and self.context.classes \
+                and node.value is not None and self._is_softmax(node.value):
+            self._softmax_forwards.append(node.value)
 
     def visit_Assign(self, node: cst.Assign) -> None:
         if not isinstance(node.value, cst.Call):
@@ -114,3 +134,7 @@ class SoftmaxBeforeCrossEntropy(Rule):
             self.report(softmax, "nn.Sequential ends in nn.Softmax while this file uses "
                                  "CrossEntropyLoss, which applies log_softmax itself: drop the "
                                  "Softmax layer and apply softmax only when you need probabilities")
+        for softmax in self._softmax_forwards:
+            self.report(softmax, "forward() returns softmax probabilities while this file uses "
+                                 "CrossEntropyLoss, which applies log_softmax itself: return the "
+                                 "logits and apply softmax only when you need probabilities")

@@ -5,7 +5,7 @@ from typing import Optional, Set
 
 import libcst as cst
 
-from ..expressions import positional, text
+from ..expressions import abbreviated, positional, text
 from .base import Rule
 
 _ABS = {"abs", "numpy.abs", "numpy.absolute", "numpy.fabs", "math.fabs", "torch.abs",
@@ -50,7 +50,7 @@ class UnguardedRelativeError(Rule):
         if operands is None:
             return
         if self._only_magnitudes(node.right, operands):
-            self.report(node, self.message.format(denominator=_short(node.right)))
+            self.report(node, self.message.format(denominator=abbreviated(node.right)))
 
     def _magnitude_argument(self, node: cst.BaseExpression) -> Optional[cst.BaseExpression]:
         """x for abs(x), np.abs(x), x.abs(), x.norm(), np.linalg.norm(x); else None."""
@@ -86,8 +86,3 @@ class UnguardedRelativeError(Rule):
                 and all(a.keyword is None for a in node.args) and len(node.args) >= 2:
             return all(self._only_magnitudes(a.value, operands) for a in node.args)
         return False
-
-
-def _short(node: cst.BaseExpression) -> str:
-    rendered = cst.Module([]).code_for_node(node)
-    return rendered if len(rendered) <= 40 else rendered[:37] + "..."
