@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Callable, Iterable, List, Optional, Sequence
 
 from ..reports import Problem
 from .thresholds import (DEAD_FRACTION, DIVERGED_FACTOR, EXPLODING_GRADIENT_TO_WEIGHT,
-                         EXPLODING_RATIO, MIN_LOSSES,
+                         EXPLODING_LAYERS, EXPLODING_RATIO, MIN_LOSSES,
                          NOT_DECREASING_FRACTION, OSCILLATION_RISE, OSCILLATION_SHARE, OVERFIT_RISE,
                          PERSISTENT_SAMPLES, SATURATED_FRACTION, UPDATE_RATIO_HIGH,
                          UPDATE_RATIO_LOW, VANISHING_FIRST_NORM, VANISHING_RATIO)
@@ -78,19 +78,25 @@ def exploding_gradient(report: "TrainingReport") -> List[Problem]:
                 "exploding-gradient", first, report.parameters[first].steps[hit], ratios[hit],
                 f"the first layer's gradient norm is {ratios[hit]:.3g}x the last layer's ({last}), "
                 f"above {EXPLODING_RATIO:g}: gradients grow on the way back. {_EXPLODING_ADVICE}"))
+    # one large ratio may be the output layer's, whose gradient follows the loss's scale (large
+    # targets, a zero-initialised head); amplification on the way back shows in several layers
+    hits = []
     for series in report.ordered_parameters():
-        if not series.is_weight or any(p.where == series.name for p in problems):
+        if not series.is_weight:
             continue
         scale = [g / w if g is not None and w > 0 and math.isfinite(g) else 0.0
                  for g, w in zip(series.grad_norm, series.weight_norm)]
         hit = first_persistent([x > EXPLODING_GRADIENT_TO_WEIGHT for x in scale])
         if hit is not None:
-            problems.append(Problem(
-                "exploding-gradient", series.name, series.steps[hit], scale[hit],
-                f"the gradient norm is {scale[hit]:.3g}x the weight norm (above "
-                f"{EXPLODING_GRADIENT_TO_WEIGHT:g}x): a single step at lr 0.1 would replace the "
-                f"weights. {_EXPLODING_ADVICE}"))
-            break
+            hits.append((series, hit, scale[hit]))
+    if len(hits) >= EXPLODING_LAYERS and not problems:
+        series, hit, value = hits[0]
+        problems.append(Problem(
+            "exploding-gradient", series.name, series.steps[hit], value,
+            f"the gradient norm is {value:.3g}x the weight norm (above "
+            f"{EXPLODING_GRADIENT_TO_WEIGHT:g}x) here and in {len(hits) - 1} other weight(s): the "
+            f"backward pass amplifies, and a step at lr 0.1 would move these weights by more than "
+            f"their size. {_EXPLODING_ADVICE}"))
     return problems
 
 

@@ -27,6 +27,11 @@ def count_collectives() -> dict:
     return calls
 
 
+def emit(line: str) -> None:
+    """One write per line: both ranks share the pipe, and print's separate newline interleaves."""
+    os.write(1, (line + "\n").encode())
+
+
 def main() -> None:
     dist.init_process_group("gloo")
     calls = count_collectives()
@@ -49,10 +54,10 @@ def main() -> None:
                 optimizer.step()
                 watcher.record(loss)
     for warning in caught:
-        print(f"WARNING {warning.message}", flush=True)
+        emit(f"WARNING {warning.message}")
     codes = ",".join(sorted({p.code for p in watcher.report.problems}))
-    print(f"REPORT rank={watcher.report.rank} collectives={sum(calls.values())} codes={codes} "
-          f"layers={sorted(watcher.report.parameters)}", flush=True)
+    emit(f"REPORT rank={watcher.report.rank} collectives={sum(calls.values())} codes={codes} "
+         f"layers={sorted(watcher.report.parameters)}")
     dist.destroy_process_group()
 
 

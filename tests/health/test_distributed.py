@@ -23,9 +23,9 @@ def test_watch_under_ddp_reports_each_problem_once_with_the_rank():
     lines = result.stdout.splitlines()
     warnings = [line for line in lines if line.startswith("WARNING")]
     dead = [line for line in warnings if "dead-relu" in line]
-    assert len(dead) == 1 and "[rank 0]" in dead[0]
+    assert len(dead) == 1 and "[rank 0]" in dead[0], result.stdout + result.stderr[-2000:]
     assert len(warnings) == len(set(warnings))
     reports = sorted(line for line in lines if line.startswith("REPORT"))
     assert [r.split()[1:3] for r in reports] == [["rank=0", "collectives=0"],
-                                                 ["rank=1", "collectives=0"]]
+                                                 ["rank=1", "collectives=0"]], result.stdout
     assert all("dead-relu" in r and "'0.weight'" in r for r in reports)   # no 'module.' prefix

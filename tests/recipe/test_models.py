@@ -35,7 +35,7 @@ def test_the_decorator_declares_a_spec_on_the_class_itself():
 
 def test_model_checks_apply_by_spec():
     assert list(MODEL_CHECKS) == ["initial_loss", "overfit", "batch_independence", "causality",
-                                  "baseline", "parameters_update"]
+                                  "baseline", "parameters_update", "training"]
     sequence = declared_model(Declared)
     plain = ModelSpec(factory=zoo.mlp, batch=zoo.tabular, loss_fn=nn.CrossEntropyLoss())
     assert [n for n, c in MODEL_CHECKS.items() if c.applies(sequence)] == list(MODEL_CHECKS)

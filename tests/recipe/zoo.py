@@ -407,6 +407,14 @@ def _optimizer_over_another_instance(model: nn.Module) -> torch.optim.Optimizer:
     return torch.optim.Adam(type(model)().parameters(), lr=1e-2)
 
 
+def dead_relu_mlp() -> nn.Sequential:
+    """A first-layer bias of -20: no ReLU ever fires, the encoder never learns."""
+    model = mlp()
+    with torch.no_grad():
+        model[0].bias.fill_(-20.0)
+    return model
+
+
 def _softmaxed() -> nn.Module:
     return nn.Sequential(mlp(), nn.Softmax(dim=1))
 
@@ -477,6 +485,9 @@ def all_cases() -> List[Case]:
         _case("mse-broadcast", "initial_loss", lambda: nn.Linear(FEATURES, 1),
               lambda: (regression()[0], regression()[1].squeeze(1)),
               "an (N, 1) output against (N,) targets under MSE", loss_fn=nn.MSELoss()),
+        _case("dead-relus", "training", dead_relu_mlp, tabular, "a first-layer bias of -20"),
+        _case("sgd-lr-20", "training", mlp, tabular, "SGD at lr 20: the loss diverges",
+              optimizer=lambda m: torch.optim.SGD(m.parameters(), lr=20.0)),
         # correct look-alikes
         _case("mlp-batchnorm", None, lambda: mlp(nn.BatchNorm1d), tabular, "BatchNorm1d"),
         _case("mlp-layernorm", None, lambda: mlp(nn.LayerNorm), tabular, "LayerNorm"),
