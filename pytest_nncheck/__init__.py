@@ -11,6 +11,8 @@ from typing import Any
 
 _EXPORTS = {
     "check_gradients": "pytest_nncheck.gradients.check",
+    "symmetric": "pytest_nncheck.gradients.constraints",
+    "zero_sum": "pytest_nncheck.gradients.constraints",
     "assert_gradients": "pytest_nncheck.gradients.check",
     "check_against_reference": "pytest_nncheck.against_reference.check",
     "assert_against_reference": "pytest_nncheck.against_reference.check",

@@ -31,6 +31,33 @@ class Analytic:
     output_scale: float
     contract: List[str] = field(default_factory=list)  # broken promises: the report fails
     notes: List[str] = field(default_factory=list)
+    broken: bool = False  # the backward raised: nothing to compare the probes with
+
+
+class BackwardRaised(Exception):
+    """The backward fails on an input the forward accepts: a bug of the backward, not bad input."""
+
+
+def _without_gradients(subject: Subject, outputs: List[torch.Tensor], why: str) -> Analytic:
+    detached = [o.detach() for o in outputs]
+    return Analytic(gradients=[torch.zeros_like(t) for t in subject.tensors],
+                    connected=[False] * len(subject.checked), outputs=detached,
+                    output_scale=subject.output_scale(detached), contract=[why], broken=True)
+
+
+def _freed(tensor: torch.Tensor) -> bool:
+    return tensor.numel() > 0 and tensor.untyped_storage().nbytes() == 0
+
+
+def _require_storage(subject: Subject, outputs: List[torch.Tensor], when: str) -> None:
+    """Memory-saving layers (invertible blocks) free tensors' storage; touching one crashes."""
+    named = [*((f"output[{k}]", o) for k, o in enumerate(outputs)),
+             *((c.name, c.tensor) for c in subject.checked)]
+    for name, tensor in named:
+        if _freed(tensor):
+            raise NNCheckError(f"{name} has no storage after the {when}: the layer frees tensors "
+                               f"to save memory (an invertible block), so it cannot be evaluated "
+                               f"again; check it with that memory saving turned off")
 
 
 def _require_finite(outputs: List[torch.Tensor]) -> None:
@@ -60,13 +87,33 @@ def _backward(subject: Subject, pairs: List[Tuple[torch.Tensor, torch.Tensor]],
     except (NNCheckError, NNCheckInternalError):
         raise
     except Exception as error:
-        raise subject.forward_error(error, where="backward") from error
+        usage = subject.forward_error(error, where="backward")
+        if "cannot run in float64" in str(usage) or "is passed through unchanged" in str(usage):
+            raise usage from error
+        from ..errors import first_line
+        raise BackwardRaised(f"the backward raises {first_line(error)}") from error
     gradients = [_dense(tensor.grad) for tensor in tensors]
     for tensor in tensors:
         tensor.grad = None
     written = [k for k, (given, (_, weight)) in enumerate(zip(grad_outputs, pairs))
                if not torch.equal(given, weight)]
     return gradients, written
+
+
+def _has_custom_backward(outputs: List[torch.Tensor]) -> bool:
+    """Whether a hand-written backward (an autograd.Function) is in the graph: built-in ops are
+    reentrant, so only then is a second backward worth its cost."""
+    pending = [o.grad_fn for o in outputs if o.grad_fn is not None]
+    seen = set()
+    while pending:
+        node = pending.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        if hasattr(node, "_forward_cls"):
+            return True
+        pending.extend(next_node for next_node, _ in node.next_functions)
+    return False
 
 
 def _differs(first: torch.Tensor, second: torch.Tensor) -> bool:
@@ -90,16 +137,21 @@ def analytic_pass(subject: Subject) -> Analytic:
     """Forward, backward twice, and the contract checks; raises NNCheckError on bad input."""
     with torch.enable_grad():
         outputs = subject.outputs(grad=True, detect_randomness=True)
+        _require_storage(subject, outputs, "forward")
         _require_finite(outputs)
+        kept = [o.detach().clone() for o in outputs]  # a memory-saving backward may free them
         weights = subject.weights(outputs)
         pairs = [(o, torch.ones_like(o) if w is None else w) for o, w in zip(outputs, weights)
                  if o.requires_grad]
         if not pairs:
             return _without_graph(subject, outputs)
-        first, written = _backward(subject, pairs, retain=True)
+        try:
+            first, written = _backward(subject, pairs, retain=True)
+        except BackwardRaised as error:
+            return _without_gradients(subject, kept, str(error))
+        _require_storage(subject, [], "backward")
         analytic = Analytic(gradients=[], connected=[g is not None for g in first],
-                            outputs=[o.detach() for o in outputs],
-                            output_scale=subject.output_scale([o.detach() for o in outputs]))
+                            outputs=kept, output_scale=subject.output_scale(kept))
         for position in written:
             analytic.contract.append(
                 f"the backward writes into grad_output of output[{position}] in place; gradients "
@@ -109,8 +161,9 @@ def analytic_pass(subject: Subject) -> Analytic:
             analytic.contract.append(f"{changed} was modified in place by the forward or the "
                                      f"backward; a layer must not write into its inputs or weights")
         try:
-            second, _ = _backward(subject, pairs, retain=False)
-        except NNCheckError as error:
+            second = _backward(subject, pairs, retain=False)[0] \
+                if _has_custom_backward([o for o, _ in pairs]) else None
+        except (NNCheckError, BackwardRaised) as error:
             second = None
             if "modified by an inplace operation" in str(error):
                 analytic.contract.append(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence
 
 import torch
 
@@ -25,7 +25,7 @@ from .forward_mode import defines_jvp, jvp_along
 from .joint import JOINT_FROM, check_jointly
 from .judge import Judge, ProbeResult, Tolerance
 from .kinks import DecisionRecord
-from .localise import narrow
+from .localise import narrow, split_around_kinks
 from .precision import PrecisionTracer
 from .probes import DEFAULT_COORDS, DEFAULT_DIRECTIONS, ProbeSampler
 from .second_order import first_derivative
@@ -35,6 +35,10 @@ from .subject import Subject
 # A ratio of regularization to data gradient norm above this means a check of their sum would be
 # dominated by the regularization term, and would pass a wrong data gradient.
 REGULARIZATION_DOMINATES = 10.0
+
+# A tensor's probing stops after this many disagreements: it is wrong, and two probes are what it
+# takes to tell a constant factor from a scattered error (diagnosis.constant_factor).
+ENOUGH_DISAGREEMENTS = 2
 
 # "skip" is the name the first releases gave the default; kinks are now resolved, not skipped.
 KINK_MODES = ("resolve", "count", "skip")
@@ -80,27 +84,60 @@ def _same(first: List[torch.Tensor], second: List[torch.Tensor], dtype: torch.dt
         for a, b in zip(first, second))
 
 
-def _at_x(subject: Subject) -> Tuple[List[torch.Tensor], DecisionRecord, Optional[PrecisionTracer]]:
-    """A forward at x without gradients, recording its decisions and lowered precision."""
-    record = DecisionRecord()
-    tracer = PrecisionTracer(subject.tensors, subject.dtype) \
-        if subject.dtype == torch.float64 else None
-    watchers = [record] + ([tracer] if tracer is not None else [])
+def _at_x(subject: Subject) -> List[torch.Tensor]:
+    """A forward at x without gradients (or with them, for a forward that needs them)."""
     try:
         with torch.no_grad():
-            outputs = subject.outputs(watchers)
+            outputs = subject.outputs()
     except NNCheckError:
         # A forward that differentiates inside itself needs grad mode in every evaluation.
         subject.grad_in_forward = True
-        record = DecisionRecord()
-        tracer = PrecisionTracer(subject.tensors, subject.dtype) if tracer is not None else None
-        outputs = subject.outputs([record] + ([tracer] if tracer is not None else []))
-    return [o.detach() for o in outputs], record, tracer
+        outputs = subject.outputs()
+    return [o.detach() for o in outputs]
+
+
+class _Observed:
+    """The forward at x as the dispatcher sees it: its decisions, and which checked tensors it
+    computes in a lower precision than the check's.
+
+    Observed on first need, in one pass for both: a disagreement is what a kink and round-off
+    look like, so a forward whose probes all agree never pays for the observing pass.
+    """
+
+    def __init__(self, subject: Subject) -> None:
+        self.subject = subject
+        self._record: Optional[DecisionRecord] = None
+        self._lowered: Dict[int, str] = {}
+
+    def _observe(self) -> None:
+        self._record = DecisionRecord()
+        tracer = PrecisionTracer(self.subject.tensors, self.subject.dtype) \
+            if self.subject.dtype == torch.float64 else None
+        with torch.no_grad():
+            self.subject.outputs([self._record] + ([tracer] if tracer is not None else []))
+        self._lowered = tracer.lowered if tracer is not None else {}
+
+    @property
+    def record(self) -> DecisionRecord:
+        if self._record is None:
+            self._observe()
+        return self._record
+
+    @property
+    def lowered(self) -> Dict[int, str]:
+        if self._record is None:
+            self._observe()
+        return self._lowered
+
+
+def _disagrees(results: List[ProbeResult]) -> bool:
+    return any(r.status == "disagree" for r in results)
 
 
 def _tolerance(dtype: torch.dtype, step: float, output_scale: float) -> Tolerance:
     return Tolerance(step, FAILURE_THRESHOLD[dtype], noise_floor(output_scale, step, dtype),
-                     resolvable(output_scale, step, dtype))
+                     resolvable(output_scale, step, dtype),
+                     measured_noise=dtype != torch.float64)
 
 
 def _verdict(results: List[ProbeResult], tolerance: Tolerance, low_precision: bool) -> str:
@@ -187,28 +224,54 @@ def _forward_mode_entry(subject: Subject, position: int, results: List[ProbeResu
     return entry
 
 
-def _joint_results(judge: Judge, subject: Subject, included: List[int], lowered: Dict[int, str],
+def _joint_results(judge: Judge, subject: Subject, included: List[int], precision: _Observed,
                    tolerance: Tolerance, options: _Options,
                    generator: torch.Generator) -> Dict[int, List[ProbeResult]]:
     """Joint probes over the tensors they suit: same precision, unconstrained, nonzero gradient.
 
-    The rest (and every tensor of a small subject, under ``strategy="auto"``) get their own.
+    The rest (and every tensor of a small subject, under ``strategy="auto"``) get their own. A
+    disagreement first asks whether some tensors compute in a lower precision: those leave the
+    joint probes for probes of their own, at single-precision tolerance.
     """
     if options.strategy == "per-tensor":
         return {}
-    eligible = [position for position in included
-                if position not in lowered and position not in options.projections
+    eligible = [position for position in included if position not in options.projections
                 and float(judge.gradients[position].abs().max()) > tolerance.resolvable]
     if len(eligible) < 2 or (options.strategy == "auto" and len(eligible) < JOINT_FROM):
         return {}
-    return check_jointly(judge, eligible, subject.names, tolerance, generator)
+    state = generator.get_state()
+    found = check_jointly(judge, eligible, subject.names, tolerance, generator)
+    if any(_disagrees(results) for results in found.values()) and precision.lowered:
+        generator.set_state(state)
+        return _joint_results(judge, subject, [p for p in included if p not in precision.lowered],
+                              precision, tolerance, options, generator)
+    return found
+
+
+def _probe_tensor(judge: Judge, subject: Subject, position: int, tolerance: Tolerance,
+                  options: _Options, generator: torch.Generator) -> List[ProbeResult]:
+    """One tensor's own coordinates and directions, judged; probing stops once it is wrong."""
+    checked = subject.checked[position]
+    sampler = ProbeSampler(position, checked.name, checked.tensor, judge.gradients[position],
+                           options.coords, options.directions, generator, tolerance.resolvable,
+                           options.projections.get(position))
+    results: List[ProbeResult] = []
+    for probe in sampler.probes():
+        wrong = sum(r.status == "disagree" for r in results)
+        if wrong >= ENOUGH_DISAGREEMENTS:
+            break
+        results.append(judge.judge(probe, tolerance, confirm=not wrong))
+    return [split_around_kinks(judge, r, tolerance, subject.names)
+            if r.status == "inconclusive" else r for r in results]
 
 
 def _check_part(subject: Subject, options: _Options, part: str) -> _Part:
     analytic = analytic_pass(subject)
     found = _Part(gradients=analytic.gradients, contract=list(analytic.contract),
                   notes=list(analytic.notes))
-    outputs, record, tracer = _at_x(subject)
+    if analytic.broken:
+        return found
+    outputs = _at_x(subject)
     if not _same(outputs, analytic.outputs, subject.dtype):
         found.nondeterministic = True
         return found
@@ -216,31 +279,31 @@ def _check_part(subject: Subject, options: _Options, part: str) -> _Part:
     if changed is not None and not any(changed in text for text in found.contract):
         found.contract.append(f"{changed} was modified in place by the forward; a layer must not "
                               f"write into its inputs or weights")
-    judge = Judge(subject, analytic.gradients, float(subject.scalar(outputs)), record,
-                  "count" if options.kinks == "count" else "resolve")
+    precision = _Observed(subject)
+    judge = Judge(subject, analytic.gradients, float(subject.scalar(outputs)),
+                  lambda: precision.record, "count" if options.kinks == "count" else "resolve")
     base = _tolerance(subject.dtype, options.step, analytic.output_scale)
     single = _tolerance(torch.float32, DEFAULT_EPS[torch.float32], analytic.output_scale)
-    lowered = tracer.lowered if tracer is not None else {}
     generator = torch.Generator().manual_seed(subject.seed)
     check_jvp = part == "data" and defines_jvp(subject)
     included = [position for position, connected in enumerate(analytic.connected)
                 if part != "regularization" or connected]  # a penalty says nothing of inputs
-    jointly = _joint_results(judge, subject, included, lowered, base, options, generator)
+    jointly = _joint_results(judge, subject, included, precision, base, options, generator)
     for position in included:
-        checked, gradient = subject.checked[position], analytic.gradients[position]
-        tolerance = single if position in lowered else base
+        checked = subject.checked[position]
         if position in jointly:
-            results = jointly[position]
-            entry = _entry(checked.name, tuple(checked.tensor.shape), results, tolerance, part,
-                           None)
+            entry = _entry(checked.name, tuple(checked.tensor.shape), jointly[position], base,
+                           part, None)
             found.entries.append(entry)
             continue
-        sampler = ProbeSampler(position, checked.name, checked.tensor, gradient, options.coords,
-                               options.directions, generator, tolerance.resolvable,
-                               options.projections.get(position))
-        results = [judge.judge(probe, tolerance) for probe in sampler.probes()]
-        entry = _entry(checked.name, sampler.shape, results, tolerance, part,
-                       lowered.get(position))
+        state, tolerance = generator.get_state(), base
+        results = _probe_tensor(judge, subject, position, base, options, generator)
+        if _disagrees(results) and position in precision.lowered:
+            generator.set_state(state)  # the same probes, judged at single precision
+            tolerance = single
+            results = _probe_tensor(judge, subject, position, single, options, generator)
+        entry = _entry(checked.name, tuple(checked.tensor.shape), results, tolerance, part,
+                       precision.lowered.get(position) if tolerance is single else None)
         if entry.verdict in ("wrong", "suspicious"):
             _explain_failure(entry, results, judge, tolerance, subject, position, options)
         found.entries.append(entry)
@@ -308,7 +371,7 @@ def check_gradients(fn: Any, *inputs: Any, regularization: Optional[Callable] = 
     passed to the forward as keyword arguments. ``strategy``: "per-tensor" gives every tensor its
     own probes; "joint" tests all tensors with a few weighted directions at once and localises a
     disagreement by halving (cost nearly independent of the number of tensors); "auto" uses joint
-    probes from 8 tensors on. The caller's objects and random states are never changed.
+    probes from 3 tensors on (``joint.JOINT_FROM``). The caller's objects and random states are never changed.
     """
     step = _validate(dtype, kinks, coords, directions, order, eps, strategy)
     report = GradientReport(entries=[], dtype=str(dtype).replace("torch.", ""), eps=step,

@@ -45,3 +45,37 @@ def narrow(judge: Judge, result: ProbeResult, tolerance: Tolerance, names: Seque
     final = judge.judge(current, final_tolerance or tolerance)
     forwards += 2
     return final, forwards
+
+
+# Sub-probes judged at most when splitting a probe around the kinks it sits on.
+SPLIT_BUDGET = 32
+
+
+def split_around_kinks(judge: Judge, result: ProbeResult, tolerance: Tolerance,
+                       names: Sequence[str]) -> ProbeResult:
+    """Settle a direction left inconclusive because x sits on a kink of some of its entries.
+
+    Halving the support separates the entries on the kink from the rest: a half that disagrees
+    is a bug the kink was hiding (returned, so the tensor fails); when every half agrees or is
+    itself a lone entry on the kink, the direction agrees as far as can be told.
+    """
+    pending, spent, settled = [result.probe], 0, []
+    while pending and spent < SPLIT_BUDGET:
+        halves = pending.pop(0).halves(names)
+        if halves is None:
+            continue
+        for half in halves:
+            verdict = judge.judge(half, tolerance)
+            spent += 1
+            if verdict.status == "disagree":
+                return verdict
+            if verdict.status == "inconclusive":
+                pending.append(half)
+            else:
+                settled.append(verdict)
+    agreeing = [r for r in settled if r.status == "agree"]
+    if pending or not agreeing:
+        return result
+    worst = max(agreeing, key=lambda r: r.error)
+    result.status, result.resolution, result.error = "agree", "halved around the kink", worst.error
+    return result

@@ -110,6 +110,11 @@ class Probe:
             return largest[self.parts[0].tensor]
         return math.sqrt(sum(part.magnitude(gradients[part.tensor]) ** 2 for part in self.parts))
 
+    def reach(self) -> float:
+        """The largest entry of the perturbation: 1 for a coordinate."""
+        return max(1.0 if part.index is not None else float(part.direction.abs().max())
+                   for part in self.parts)
+
     def place(self, tensors: Sequence[torch.Tensor], step: float) -> List[Any]:
         """Move every part by ``step`` along the probe; returns what ``restore`` needs."""
         saved = [part.save(tensors[part.tensor]) for part in self.parts]
@@ -128,8 +133,7 @@ class Probe:
     def halves(self, names: Sequence[str]) -> Optional[List["Probe"]]:
         """Two probes on the halves of this one's support, or None for a single coordinate.
 
-        Several tensors split by tensor; one tensor's direction splits its nonzero entries; a
-        direction on a single entry becomes that coordinate.
+        Several tensors split by tensor; one tensor's direction splits its nonzero entries.
         """
         if not self.splittable:
             return None
@@ -146,15 +150,16 @@ class Probe:
         middle = len(support) // 2
         result = []
         for chosen in (support[:middle], support[middle:]):
-            if len(chosen) == 1:
-                index = unravel(int(chosen[0]), tuple(part.direction.shape))
-                result.append(Probe(names[part.tensor] + format_index(index),
-                                    [Part(part.tensor, index=index)], "coordinate"))
-                continue
+            # Each half keeps the parent's coefficients, so that the halves' derivatives add up
+            # to the parent's (narrowing follows the discrepancy by that sum); a half on a single
+            # entry is labelled as that entry.
             vector = torch.zeros_like(flat)
             vector[chosen] = flat[chosen]
-            result.append(Probe(f"{names[part.tensor]} ({len(chosen)} entries)",
-                                [Part(part.tensor, direction=vector.reshape(part.direction.shape))],
+            label = (names[part.tensor] + format_index(unravel(int(chosen[0]),
+                                                               tuple(part.direction.shape)))
+                     if len(chosen) == 1 else f"{names[part.tensor]} ({len(chosen)} entries)")
+            result.append(Probe(label, [Part(part.tensor,
+                                             direction=vector.reshape(part.direction.shape))],
                                 "direction"))
         return result
 
@@ -217,22 +222,26 @@ class ProbeSampler:
         self._device = tensor.device
 
     def _coordinates(self) -> List[int]:
-        """Flat positions: first where the analytic gradient is resolvably nonzero."""
+        """Flat positions: the entry of largest analytic gradient (the best signal over round-off,
+        which matters most in single precision), then random ones where it is resolvably nonzero,
+        then any."""
         if self.coords == self.numel:
             return list(range(self.numel))
-        nonzero = (self._gradient.abs() > self._resolvable).reshape(-1).nonzero().flatten()
-        if len(nonzero) >= self.coords:
-            picks = _distinct(self._generator, len(nonzero), self.coords)
-            return [int(nonzero[p]) for p in picks]
-        chosen = [int(p) for p in nonzero]
+        magnitudes = self._gradient.abs().reshape(-1)
+        chosen = [int(magnitudes.argmax())]
+        resolvable = magnitudes > self._resolvable
+        resolvable[chosen[0]] = False
+        nonzero = resolvable.nonzero().flatten()
+        picks = _distinct(self._generator, len(nonzero), min(len(nonzero), self.coords - 1))
+        chosen += [int(nonzero[p]) for p in picks]
         taken = set(chosen)
         for position in _distinct(self._generator, self.numel, min(self.numel, 2 * self.coords)):
-            if len(chosen) == self.coords:
+            if len(chosen) >= self.coords:
                 break
             if position not in taken:
                 chosen.append(position)
                 taken.add(position)
-        return chosen
+        return chosen[:self.coords]
 
     def _direction(self, count: int) -> Probe:
         signs = torch.randint(0, 2, (self.numel,), generator=self._generator, dtype=torch.int8)

@@ -153,14 +153,16 @@ def _prepare_input(name: str, value: Any, dtype: Optional[torch.dtype],
 
 
 def _fresh(template: Any, replace: Optional[Dict[int, torch.Tensor]] = None) -> Any:
-    """A new instance of the input structure: new containers, new copies of unchecked tensors.
+    """A new instance of the input structure: new containers, new copies of every tensor.
 
     ``replace`` maps ``id`` of a checked tensor to what to pass instead (a forward-mode dual).
     """
     if isinstance(template, _Fresh):
         return template.tensor.clone()
     if isinstance(template, torch.Tensor):
-        return replace.get(id(template), template) if replace else template
+        # A checked input goes in as a clone joined to it by the graph: a forward that writes
+        # into its input, or frees it to save memory (invertible blocks), leaves ours intact.
+        return replace[id(template)] if replace and id(template) in replace else template.clone()
     if isinstance(template, dict):
         return type(template)((key, _fresh(item, replace)) for key, item in template.items())
     if isinstance(template, (list, tuple)):
@@ -180,17 +182,24 @@ def _flatten_outputs(result: Any, found: List[Any]) -> None:
         found.append(result)
 
 
+_NO_CONTEXT = contextlib.nullcontext()
+
+
 @contextlib.contextmanager
 def _default_dtype(dtype: Optional[torch.dtype]) -> Iterator[None]:
-    if dtype is None:
+    previous = torch.get_default_dtype()
+    if dtype is None or dtype == previous:
         yield
         return
-    previous = torch.get_default_dtype()
     torch.set_default_dtype(dtype)
     try:
         yield
     finally:
         torch.set_default_dtype(previous)
+
+
+def _grad_mode(enabled: bool) -> Any:
+    return _NO_CONTEXT if torch.is_grad_enabled() == enabled else torch.set_grad_enabled(enabled)
 
 
 class Subject:
@@ -294,15 +303,14 @@ class Subject:
             reseed(self.seed, self.generators)
         before = rng_fingerprint() if detect_randomness else None
         observer = ForwardObserver(watchers) if watchers else None
-        args = _fresh(self._template, replace)
-        kwargs = _fresh(self._kwargs, replace)
         try:
-            with _default_dtype(self.dtype), torch.set_grad_enabled(grad or self.grad_in_forward):
-                if observer is None:
-                    result = self.call(*args, **kwargs)
-                else:
-                    with observer:
-                        result = self.call(*args, **kwargs)
+            # The inputs are copied inside the grad mode and the observer, so that the copies stay
+            # joined to the checked tensors, and the watchers follow them through the copy. The
+            # modes are only switched when they differ: this runs for every probe.
+            with _default_dtype(self.dtype), _grad_mode(grad or self.grad_in_forward), \
+                    observer if observer is not None else _NO_CONTEXT:
+                result = self.call(*_fresh(self._template, replace),
+                                   **_fresh(self._kwargs, replace))
         except (NNCheckError, NNCheckInternalError):
             raise
         except Exception as error:
@@ -317,8 +325,8 @@ class Subject:
 
     def value(self, watchers: Optional[List[Any]] = None) -> float:
         """The projected scalar of one evaluation, without gradients."""
-        with torch.no_grad() if not self.grad_in_forward else contextlib.nullcontext():
-            return float(self.scalar(self.outputs(watchers)))
+        with _grad_mode(self.grad_in_forward):
+            return float(self.scalar(self.outputs(watchers)).detach())
 
     def forward_error(self, error: Exception, where: str = "forward") -> NNCheckError:
         text = str(error).strip().splitlines()[0] if str(error).strip() else ""

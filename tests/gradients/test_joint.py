@@ -6,6 +6,7 @@ from torch.nn.utils import parametrize
 
 from pytest_nncheck import NNCheckError, check_gradients
 from pytest_nncheck.gradients.joint import JOINT_FROM
+from tests.gradients.layer_suite import CustomLinear, SingleEntryBugLinear
 from tests.gradients.real_code_layers import Float32RMSNorm
 
 
@@ -73,8 +74,9 @@ def test_two_wrong_tensors_are_both_found():
 
 
 def test_auto_switches_to_joint_probes_from_the_documented_tensor_count():
-    below = check_gradients(deep_mlp(JOINT_FROM // 2 - 1), _x())
-    above = check_gradients(deep_mlp(JOINT_FROM // 2 + 1), _x())
+    assert JOINT_FROM == 3  # the input, a weight and a bias: a Linear layer is checked jointly
+    below = check_gradients(nn.Linear(6, 6, bias=False).double(), _x())  # 2 tensors
+    above = check_gradients(deep_mlp(1), _x())                            # 3 tensors
     assert not any("joint" in e.worst_probe for e in below.entries)
     assert all("joint" in e.worst_probe for e in above.entries)
 
@@ -93,3 +95,11 @@ def test_low_precision_tensors_keep_their_own_probes():
 def test_unknown_strategy_is_rejected():
     with pytest.raises(NNCheckError, match="strategy='jointly' is not an option"):
         check_gradients(torch.sin, _x(), strategy="jointly")
+
+
+def test_a_small_layer_checked_jointly_still_names_the_entry_at_fault():
+    x = torch.randn(3, 30, dtype=torch.float64, requires_grad=True)
+    report = check_gradients(CustomLinear(SingleEntryBugLinear, 30, 20), x)
+    weight = {e.name: e for e in report.entries}["weight"]
+    assert weight.verdict == "wrong" and weight.worst_probe == "weight[1, 2]"
+    assert all(e.verdict == "excellent" for e in report.entries if e.name != "weight")

@@ -56,10 +56,10 @@ def test_bisection_solver_passes_when_right_and_fails_when_wrong():
     assert wrong.entries[0].verdict == "wrong"
 
 
-def test_decisions_are_recorded_only_for_disagreeing_probes():
+def test_decisions_and_precision_are_traced_only_for_disagreeing_probes():
     z = _x(3, 6)
     report = check_gradients(layers.BisectionSparsemax, z)
-    # analytic pass, backward twice, the pass at x, two forwards per probe: no recorded replays
+    # the analytic pass, the pass at x, two forwards per probe: nothing replayed or traced
     assert report.forwards == 1 + 1 + 2 * report.checked
 
 
@@ -110,10 +110,27 @@ def test_a_backward_that_writes_into_grad_output_is_named():
     assert "grad_output" in " ".join(report.contract)
 
 
-def test_a_backward_that_writes_into_its_input_is_named():
-    report = check_gradients(layers.ZeroesItsInput, _x(3, 4))
+def test_a_backward_that_writes_into_its_saved_input_is_not_reentrant():
+    x = _x(3, 4)
+    report = check_gradients(layers.ZeroesItsInput, x)
     assert report.failed
-    assert any("input[0]" in text and "in place" in text for text in report.contract)
+    assert any("saved for backward" in text for text in report.contract)
+    assert bool((x != 0).all())  # the caller's tensor, and the checker's own copy, are intact
+
+
+def test_a_backward_that_raises_on_a_valid_input_fails_the_check():
+    class WrongArity(torch.autograd.Function):
+        @staticmethod
+        def forward(ctx, x, y):
+            return x * y
+
+        @staticmethod
+        def backward(ctx, grad):
+            return grad  # one gradient for two inputs
+
+    report = check_gradients(WrongArity, _x(3), _x(3, seed=1))
+    assert report.failed
+    assert "the backward raises RuntimeError" in report.render()
 
 
 # 5. Lower precision inside the forward
@@ -305,7 +322,7 @@ def test_an_error_inside_nncheck_is_reported_as_its_own(monkeypatch):
 
     monkeypatch.setattr(PrecisionTracer, "after", broken)
     with pytest.raises(NNCheckInternalError, match="nncheck's bug, not your code's"):
-        check_gradients(torch.sin, _x(3))
+        check_gradients(layers.HalfGradientTanh, _x(3))  # a disagreement: precision is traced
 
 
 # 11. Failure text that points at the bug
@@ -317,7 +334,7 @@ def test_a_constant_ratio_is_named_as_a_factor():
 
 def test_a_failing_direction_is_narrowed_to_the_entry_at_fault():
     x = _x(3, 30)
-    report = check_gradients(CustomLinear(SingleEntryBugLinear, 30, 20), x, coords=0)
+    report = check_gradients(CustomLinear(SingleEntryBugLinear, 30, 20), x, coords=0, strategy="per-tensor")
     weight = {e.name: e for e in report.entries}["weight"]
     assert weight.verdict == "wrong"
     assert weight.worst_probe == "weight[1, 2]"  # where SingleEntryBugLinear puts its bug
