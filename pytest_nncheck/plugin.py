@@ -547,12 +547,22 @@ class NNCheckReporter:
             record["reason"] = _reason(report) or record["reason"]
         record["duration"] = round(record["duration"] + report.duration, 6)
 
+    def checked_nothing(self) -> bool:
+        """No nncheck item passed or failed: the gate would be green on nothing."""
+        return not any(record["outcome"] in ("passed", "failed") for record in self.records.values())
+
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         settings = self.config.stash[_SETTINGS]
         if not settings.modules:
             terminalreporter.write_line(
                 "nncheck: no layers were checked because nncheck_modules is not set; add "
                 "nncheck_modules = [\"mypkg.layers\"] to [tool.pytest.ini_options]")
+        if self.checked_nothing():
+            terminalreporter.write_line(
+                f"nncheck: error: --nncheck checked nothing ({len(self.records)} nncheck items, "
+                f"none ran to a verdict): list your layers' packages in nncheck_modules, register "
+                f"examples for skipped layers, or declare a model with @pytest_nncheck.model",
+                red=True)
         if not self.records and not self.config.stash[_EMPTY_MODULES]:
             return
         from .summary import coverage_line, render_summary
@@ -567,6 +577,9 @@ class NNCheckReporter:
 
     def pytest_sessionfinish(self, session: Any, exitstatus: int) -> None:
         settings = self.config.stash[_SETTINGS]
+        if self.checked_nothing() and exitstatus in (pytest.ExitCode.OK,
+                                                     pytest.ExitCode.NO_TESTS_COLLECTED):
+            session.exitstatus = exitstatus = pytest.ExitCode.TESTS_FAILED
         pages = [(check["html"], record["nodeid"], check["passed"], check["figures"])
                  for record in self.records.values() for check in record.get("checks", ())
                  if check.get("html")]

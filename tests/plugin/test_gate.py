@@ -179,3 +179,34 @@ def test_training(nncheck):
     page = record["checks"][0]["html"]
     assert page in index and (project.path / "health" / page).is_file()
     assert "<svg" in (project.path / "health" / page).read_text()
+
+
+def test_a_run_that_checks_nothing_is_an_error(pytester):
+    pytester.makepyfile(test_plain="def test_plain():\n    pass\n")
+    result = pytester.runpytest("--nncheck")
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*nncheck: error: --nncheck checked nothing*"])
+    assert pytester.runpytest().ret == pytest.ExitCode.OK  # without --nncheck: an ordinary run
+
+
+def test_a_run_whose_every_layer_is_skipped_is_an_error(pytester):
+    pytester.makepyfile(onlyskipped="""
+import torch
+from torch import nn
+import pytest_nncheck
+
+@pytest_nncheck.skip("a straight-through estimator")
+class RoundSTE(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.round()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+""")
+    pytester.syspathinsert()
+    result = pytester.runpytest("--nncheck", "--nncheck-modules", "onlyskipped")
+    result.assert_outcomes(skipped=1)
+    assert result.ret == pytest.ExitCode.TESTS_FAILED
+    result.stdout.fnmatch_lines(["*checked nothing (1 nncheck items, none ran to a verdict)*"])
