@@ -61,12 +61,21 @@ def _count(records: List[Record], tool: str, test, keep) -> str:
     return f"{sum(map(test, chosen))}/{len(chosen)}" if chosen else "-"
 
 
+def _origin(record: Record) -> str:
+    """The correct case a mutant was tapped from: its name without the " [tap]" suffix."""
+    return record.case.rsplit(" [", 1)[0]
+
+
 def _table(records: List[Record], tools: Sequence[str]) -> List[str]:
+    verdicts = {(r.tool, r.case): r.verdict for r in records}
     rows = []
     for tool in tools:
         rows.append([
             TOOL_NAMES[tool],
             _count(records, tool, lambda r: r.verdict == FAILED, lambda r: r.label == MUTANT),
+            # a bug is told apart when the tool fails it and passes the correct code it came from
+            _count(records, tool, lambda r: r.verdict == FAILED
+                   and verdicts.get((r.tool, _origin(r))) == PASSED, lambda r: r.label == MUTANT),
             _count(records, tool, lambda r: r.verdict == FAILED,
                    lambda r: r.label == MUTANT and r.visible_to_gradcheck),
             _count(records, tool, lambda r: r.verdict == FAILED,
@@ -80,8 +89,8 @@ def _table(records: List[Record], tools: Sequence[str]) -> List[str]:
             _count(records, tool, lambda r: r.verdict == FAILED, lambda r: r.label == GENUINE_BUG),
             f"{sum(r.seconds for r in records if r.tool == tool):.1f}",
         ])
-    headers = ["tool", "bugs failed", "input taps", "param taps", "FA functions", "FA layers",
-               "FA float32 layers", "correct inconcl./timeout", "surrogates flagged",
+    headers = ["tool", "bugs failed", "told apart", "input taps", "param taps", "FA functions",
+               "FA layers", "FA float32 layers", "correct inconcl./timeout", "surrogates flagged",
                "genuine bugs", "seconds"]
     widths = [max(len(str(row[i])) for row in [headers, *rows]) for i in range(len(headers))]
     return ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip()

@@ -40,10 +40,10 @@ WEIGHT_RANGE = 100.0
 MAX_CULPRITS = 3
 
 # With fewer eligible tensors than this, per-tensor probes are used. benchmarks/scaling.py, MLPs of
-# 3..17 tensors, one entry off in a random tensor, 30 trials: joint probes pass a correct model in
-# 6 forwards where per-tensor probes take 38..206, catch 30/30 bugs of 1% where per-tensor probes
-# catch 25..29 (10%: 30/30 both), and fail in as many forwards or fewer (59..83 against 59..227),
-# from 3 tensors on. The real-code corpus gives the same verdicts with either switch-over.
+# 3..17 tensors, one entry off in a random tensor, 100 trials: joint probes pass a correct model in
+# 6 forwards where per-tensor probes take 38..206, and catch 99..100 bugs of 1% where per-tensor
+# probes catch 86..92 (10%: 100 against 99..100); a failure costs 10 forwards more at 3 tensors and
+# fewer from 5 on. The real-code corpus gives the same verdicts with the switch at 3 as at 8.
 JOINT_FROM = 3
 
 

@@ -212,6 +212,13 @@ class Judge:
             # Only one side keeps x's decisions however small the step: x sits on the kink
             # itself, where the backward's convention (x > 0 or x >= 0) picks the side.
             sides, errors, _ = last
+        elif last is not None and crossed and probe.kind != "coordinate":
+            # A direction moving several entries that sit on kinks (a zero-initialised parameter
+            # under clamp(max=0)) pushes some across on either side: no side keeps x's
+            # decisions, and the slopes differ, so this is no solver. Halving the direction
+            # (split_around_kinks) separates the entries and judges each on its own side.
+            return ProbeResult(probe, analytic, central, central_error, "inconclusive",
+                               "kinks on both sides", kink=True)
         else:
             # No side keeps x's decisions at any step (a solver flips them under every step),
             # or the forward makes none: the largest step's differences have the least noise.

@@ -45,6 +45,29 @@ def test_max_over_nearly_tied_pairs_is_resolved_not_inconclusive():
     assert check_gradients(layers.FirstOfPairMax, x).failed
 
 
+class _ClampedBias(nn.Module):
+    """x-transformers' PolarEmbedding: a zero-initialised bias under clamp(-2 pi, 0), every
+    entry on the clamp's upper kink; ``backward_scale`` 2 makes its gradient wrong."""
+
+    def __init__(self, backward_scale: float = 1.0) -> None:
+        super().__init__()
+        self.bias = nn.Parameter(torch.zeros(2, 1, 8))
+        self.backward_scale = backward_scale
+
+    def forward(self, t):
+        bias = self.bias.clamp(-6.283, 0.0)
+        if self.backward_scale != 1.0:
+            bias = bias * self.backward_scale - (bias * (self.backward_scale - 1.0)).detach()
+        return t * 2.0, bias
+
+
+def test_a_direction_over_many_entries_on_kinks_is_halved_not_failed():
+    t = _x(2, 8)
+    report = check_gradients(_ClampedBias(), t, strategy="per-tensor")
+    assert report.passed, report.render()
+    assert check_gradients(_ClampedBias(backward_scale=2.0), t, strategy="per-tensor").failed
+
+
 # 2. Solvers are not kinks: confirm before blame
 
 def test_bisection_solver_passes_when_right_and_fails_when_wrong():
