@@ -37,6 +37,7 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from pytest_nncheck import check_overfit  # noqa: E402
+from pytest_nncheck import NNCheckError  # noqa: E402
 from pytest_nncheck.recipe.models import MODEL_CHECKS  # noqa: E402
 from pytest_nncheck.sanity.trend import loss_trend  # noqa: E402
 from tests.recipe.zoo import Case, all_cases  # noqa: E402
@@ -67,9 +68,23 @@ def run_nncheck(cases: List[Case]) -> Tuple[Dict[str, Dict[str, Any]], Dict[str,
             if not check.applies(case.spec):
                 continue
             start = time.perf_counter()
-            report = check.run(case.spec, 0, "cpu")
             entry = results[name]
+            try:
+                report = check.run(case.spec, 0, "cpu")
+            except NNCheckError:
+                # a one-line error on the user's input (an optimizer over another model's
+                # parameters) fails their test: it counts as failing this check
+                report = None
             entry["seconds"].append(time.perf_counter() - start)
+            if report is None:
+                if case.bug == name:
+                    entry["bugs"] += 1
+                    entry["caught"] += 1
+                elif case.bug is None:
+                    entry["correct"] += 1
+                    entry["false"] += 1
+                    entry["alarms"].append(case.name)
+                continue
             if case.bug is None:
                 entry["correct_seconds"].append(entry["seconds"][-1])
             entry["slowest"] = max(entry.get("slowest", (0.0, "")), (entry["seconds"][-1], case.name))
