@@ -256,11 +256,12 @@ def _probe_tensor(judge: Judge, subject: Subject, position: int, tolerance: Tole
                            options.coords, options.directions, generator, tolerance.resolvable,
                            options.projections.get(position))
     results: List[ProbeResult] = []
+    wrong = 0
     for probe in sampler.probes():
-        wrong = sum(r.status == "disagree" for r in results)
         if wrong >= ENOUGH_DISAGREEMENTS:
             break
         results.append(judge.judge(probe, tolerance, confirm=not wrong))
+        wrong += results[-1].status == "disagree"
     return [split_around_kinks(judge, r, tolerance, subject.names)
             if r.status == "inconclusive" else r for r in results]
 

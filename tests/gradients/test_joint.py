@@ -6,30 +6,9 @@ from torch.nn.utils import parametrize
 
 from pytest_nncheck import NNCheckError, check_gradients
 from pytest_nncheck.gradients.joint import JOINT_FROM
+from benchmarks.scaling import Tap
 from tests.gradients.layer_suite import CustomLinear, SingleEntryBugLinear
 from tests.gradients.real_code_layers import Float32RMSNorm
-
-
-class _Rewrite(torch.autograd.Function):
-    @staticmethod
-    def forward(ctx, weight, factor):
-        ctx.factor = factor
-        return weight.view_as(weight)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return grad * ctx.factor.to(grad.dtype), None
-
-
-class Tap(nn.Module):
-    """An identity parametrization whose backward makes the weight's gradient wrong."""
-
-    def __init__(self, factor):
-        super().__init__()
-        self.factor = factor
-
-    def forward(self, weight):
-        return _Rewrite.apply(weight, self.factor)
 
 
 def deep_mlp(blocks: int, seed: int = 0) -> nn.Module:

@@ -3,15 +3,7 @@ import json
 
 import pytest
 
-from tests.plugin.test_plugin import CONFIG, LAYERS
-
-
-@pytest.fixture
-def project(pytester):
-    pytester.makepyfile(mylayers=LAYERS)
-    pytester.makeini(CONFIG)
-    pytester.syspathinsert()
-    return pytester
+from tests.plugin.test_plugin import CONFIG
 
 
 @pytest.mark.parametrize("ini, message", [

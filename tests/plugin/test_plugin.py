@@ -73,14 +73,6 @@ nncheck_modules = mylayers
 """
 
 
-@pytest.fixture
-def project(pytester):
-    pytester.makepyfile(mylayers=LAYERS)
-    pytester.makeini(CONFIG)
-    pytester.syspathinsert()
-    return pytester
-
-
 def test_layers_are_collected_with_stable_node_ids(project):
     result = project.runpytest("--nncheck", "--collect-only", "-q")
     ids = [line for line in result.outlines if line.startswith("nncheck::")]
