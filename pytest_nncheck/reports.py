@@ -187,8 +187,13 @@ class GradientReport:
         did not pass and ``max_rows`` caps them (for a model of many tensors, where the table
         would bury the failure)."""
         precision = f"{self.dtype}, eps={self.eps:g}" + (", LOW PRECISION" if self.low_precision else "")
+        lowered = sum(any(text.startswith("low precision:") for text in e.details)
+                      for e in self.entries)
+        limit = f"fails above {self.threshold:g}" + (
+            f"; {lowered} low-precision tensor{'s' if lowered > 1 else ''} above their measured "
+            f"round-off" if lowered else "")
         head = (f"gradient check {self.verdict.upper()}: worst relative error "
-                f"{_number(self.max_rel_error)} (fails above {self.threshold:g}), "
+                f"{_number(self.max_rel_error)} ({limit}), "
                 f"{self.checked} probes, {self.kinks_crossed} at kinks [{precision}]")
         if self.nondeterministic:
             return f"{head}\n{self.nondeterministic}"

@@ -243,7 +243,9 @@ class Subject:
         # Forwards that call autograd inside (a Function using autograd.grad, a gradient penalty)
         # need grad mode in every evaluation.
         self.grad_in_forward = False
-        self.forwards = 0
+        self._forwards = [0]  # shared with the copies made by with_function and reprojected
+        # The output projection's seed; reprojected() draws another.
+        self.projection_seed = seed + 7919
         self.output_name = "fn's output"
         self.graph_breakers = "a .detach(), .item(), .numpy() or torch.no_grad in the forward?"
 
@@ -275,6 +277,18 @@ class Subject:
         other.projection = None
         return other
 
+    def reprojected(self, number: int) -> "Subject":
+        """The same copies and checked tensors under another random projection of the outputs."""
+        other = copy.copy(self)
+        other.projection = None
+        other.projection_seed = self.projection_seed + 104729 * number
+        return other
+
+    @property
+    def forwards(self) -> int:
+        """Evaluations of fn so far, by this subject and the copies made from it."""
+        return self._forwards[0]
+
     def changed_by_forward(self) -> Optional[str]:
         """The name of a checked tensor the forward wrote into, if any."""
         for checked, saved in zip(self.checked, self._checked_values):
@@ -296,7 +310,7 @@ class Subject:
         which generators the forward draws from; later evaluations reseed only those.
         ``replace`` swaps checked input tensors for others (forward-mode duals).
         """
-        self.forwards += 1
+        self._forwards[0] += 1
         if self._buffers:
             self._restore_buffers()
         if any(self.generators):
@@ -358,7 +372,7 @@ class Subject:
     def weights(self, outputs: List[torch.Tensor]) -> List[Optional[torch.Tensor]]:
         """The fixed random projection of the outputs (None keeps a lone scalar output as is)."""
         if self.projection is None:
-            generator = torch.Generator().manual_seed(self.seed + 7919)
+            generator = torch.Generator().manual_seed(self.projection_seed)
             self.projection = [None if o.numel() == 1 and len(outputs) == 1 else
                                torch.randn(o.shape, generator=generator, dtype=torch.float64)
                                .to(dtype=o.dtype, device=o.device) for o in outputs]

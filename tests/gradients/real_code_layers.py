@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmarks.scaling import Tap
+
 
 # 1. Kinks ----------------------------------------------------------------------------------------
 
@@ -191,6 +193,33 @@ class Float32ScaleBug(torch.autograd.Function):
     def backward(ctx, grad):
         (y,) = ctx.saved_tensors
         return grad * (1 - y * y) * 0.8
+
+
+class Float32Attention(nn.Module):
+    """Single-head self-attention whose softmax runs in float32, as x-transformers' does."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        generator = torch.Generator().manual_seed(3)
+        self.query, self.key = (nn.Parameter(torch.randn(size, size, generator=generator) /
+                                             size ** 0.5) for _ in range(2))
+
+    def forward(self, x):
+        scores = (x @ self.query) @ (x @ self.key).transpose(-1, -2) / x.shape[-1] ** 0.5
+        return scores.softmax(-1, dtype=torch.float32).to(x.dtype) @ x
+
+
+class EntryBug(nn.Module):
+    """``inner`` with one entry of its input's gradient 20% off."""
+
+    def __init__(self, inner: nn.Module, entry: int) -> None:
+        super().__init__()
+        self.inner, self.entry = inner, entry
+
+    def forward(self, x):
+        factor = torch.ones_like(x.detach())
+        factor.view(-1)[self.entry] = 1.2
+        return self.inner(Tap(factor)(x))
 
 
 # 6. Solver noise next to large gradients ---------------------------------------------------------

@@ -5,6 +5,7 @@ from torch import nn
 from torch.nn.utils import parametrize
 
 from pytest_nncheck import NNCheckError, check_gradients
+from pytest_nncheck.gradients import joint
 from pytest_nncheck.gradients.joint import JOINT_FROM
 from benchmarks.scaling import Tap
 from tests.gradients.layer_suite import CustomLinear, SingleEntryBugLinear
@@ -69,6 +70,54 @@ def test_low_precision_tensors_keep_their_own_probes():
     assert entries["0.0.weight"].verdict == "low precision"
     assert "joint" not in entries["0.0.weight"].worst_probe
     assert entries["1.weight"].verdict in ("ok", "excellent")
+
+
+def _counting_narrow(monkeypatch):
+    calls, original = [], joint.narrow
+
+    def counted(*args, **kwargs):
+        calls.append(args[1].probe.label)
+        return original(*args, **kwargs)
+    monkeypatch.setattr(joint, "narrow", counted)
+    return calls
+
+
+def test_low_precision_tensors_leave_the_joint_probes_before_any_narrowing(monkeypatch):
+    calls = _counting_narrow(monkeypatch)
+    model = nn.Sequential(deep_mlp(6), Float32RMSNorm(6))
+    assert check_gradients(model.double(), _x(), strategy="joint").passed
+    assert calls == []
+
+
+class SlightlyInexact(torch.autograd.Function):
+    """The identity, whose backward is exact only to 2e-5, as an iterative solver's is."""
+
+    @staticmethod
+    def forward(ctx, x):
+        return x.view_as(x)
+
+    @staticmethod
+    def backward(ctx, grad):
+        wobble = torch.cos(torch.arange(grad.numel(), dtype=grad.dtype)).reshape(grad.shape)
+        return grad * (1 + 2e-5 * wobble)
+
+
+class InexactBackward(nn.Module):
+    def __init__(self, inner: nn.Module) -> None:
+        super().__init__()
+        self.inner = inner
+
+    def forward(self, x):
+        return SlightlyInexact.apply(self.inner(x))
+
+
+def test_a_backward_exact_to_1e_5_passes_without_narrowing_again_and_again(monkeypatch):
+    # Joint probes flag 2e-5 (they are judged at 1e-6); the entry they lead to agrees at the
+    # failure threshold, so the rest of the direction is judged there, not narrowed again.
+    calls = _counting_narrow(monkeypatch)
+    report = check_gradients(InexactBackward(deep_mlp(3)).double(), _x(), strategy="joint")
+    assert report.passed, report.render()
+    assert len(calls) == joint.JOINT_DIRECTIONS, calls
 
 
 def test_unknown_strategy_is_rejected():

@@ -15,6 +15,7 @@ from torch import nn
 from pytest_nncheck import NNCheckError, check_gradients
 from pytest_nncheck.errors import NNCheckInternalError
 from pytest_nncheck.gradients import constraints
+from pytest_nncheck.gradients.analytic import analytic_pass
 from pytest_nncheck.gradients.kinks import DecisionRecord
 from pytest_nncheck.gradients.precision import PrecisionTracer
 from pytest_nncheck.gradients.subject import Subject
@@ -84,6 +85,24 @@ def test_decisions_and_precision_are_traced_only_for_disagreeing_probes():
     report = check_gradients(layers.BisectionSparsemax, z)
     # the analytic pass, the pass at x, two forwards per probe: nothing replayed or traced
     assert report.forwards == 1 + 1 + 2 * report.checked
+
+
+class _SineWithASlopeOfTwo(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.sin()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return 2 * grad
+
+
+def test_a_confirmation_reuses_the_central_differences_evaluations():
+    report = check_gradients(_SineWithASlopeOfTwo, _x(1))
+    assert report.failed
+    # analytic pass, pass at x, the central difference, the one-sided differences at half the
+    # step (those at the full step are the central difference's), and the precision pass
+    assert report.forwards == 1 + 1 + 2 + 2 + 1
 
 
 # 3. Never pass on empty evidence
@@ -170,6 +189,34 @@ def test_float32_inside_a_float64_check_is_low_precision_not_wrong():
 def test_a_real_bug_inside_float32_code_still_fails():
     report = check_gradients(layers.Float32ScaleBug, _x(3, 4))
     assert report.failed and report.entries[0].verdict == "wrong"
+
+
+def _input_gradient(layer, x):
+    """The input gradient under the check's own projection of the outputs."""
+    subject = Subject(layer, (x,), torch.float64, 0)
+    return analytic_pass(subject).gradients[0].abs().reshape(-1)
+
+
+def test_one_wrong_entry_inside_float32_code_fails_above_the_measured_round_off():
+    # 512 entries: the wrong one moves a direction by less than 1e-2 of its value, far above
+    # the round-off the probes measured, and no coordinate is drawn on it.
+    layer, x = layers.Float32Attention(8), _x(4, 16, 8)
+    assert check_gradients(layer, x).passed
+    gradient = _input_gradient(layer, x)
+    entry = int(gradient.argsort()[int(0.3 * len(gradient))])
+    report = check_gradients(layers.EntryBug(layer, entry), x)
+    found = {e.name: e for e in report.entries}["input[0]"]
+    assert report.failed and found.verdict == "wrong", report.render()
+    assert "(second projection)" not in report.render()  # seen under the first one
+    assert found.max_rel_error > 0.1  # the bug's own size (20%), not one deflated by round-off
+
+
+def test_an_entry_the_projection_hides_is_seen_under_a_second_one():
+    layer, x = layers.Float32Attention(8), _x(2, 6, 8)
+    hidden = int(_input_gradient(layer, x).argmin())  # 20% of almost nothing: round-off
+    report = check_gradients(layers.EntryBug(layer, hidden), x)
+    assert report.failed, report.render()
+    assert "(second projection)" in report.render()
 
 
 def test_a_zero_one_mask_cast_to_float32_is_not_low_precision():
