@@ -336,6 +336,9 @@ def _check_part(subject: Subject, options: _Options, part: str) -> _Part:
         if position in jointly:
             entry = _entry(checked.name, tuple(checked.tensor.shape), jointly[position], base,
                            part, None)
+            factor = constant_factor([r for r in jointly[position] if r.probe.kind != "joint"])
+            if factor and entry.verdict in ("wrong", "suspicious"):
+                entry.details.append(factor)
             found.entries.append(entry)
             continue
         state, tolerance = generator.get_state(), base

@@ -9,7 +9,10 @@ wrong tensor moves the total visibly whatever the sizes of the others.
 A joint probe only decides where to look. It is judged at a sensitive threshold; a disagreement is
 localised by group testing (halving the set of tensors, then the entries of the culprit: about
 log2(tensors) + log2(entries) steps of two forwards), and the verdict is given on the coordinate
-found, at the usual threshold. A passing check costs a constant number of forwards.
+found, at the usual threshold. A passing check costs a constant number of forwards. A tensor
+found wrong is left out of the later directions and gets one more coordinate instead (two
+disagreeing entries with one ratio name a constant factor); an entry found that agrees at the
+usual threshold ends the narrowing, since the joint discrepancy was below what it resolves.
 """
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ import torch
 
 from .judge import Judge, ProbeResult, Tolerance
 from .localise import narrow
-from .probes import Part, Probe, entry_scale
+from .probes import Part, Probe, entry_scale, format_index, unravel
 
 # Joint probes decide where to look, not what is wrong, so they may be far more sensitive than the
 # failure threshold (1e-4): a correct float64 model gives joint relative errors of 1e-10..1e-8
@@ -81,9 +84,12 @@ def check_jointly(judge: Judge, positions: Sequence[int], names: Sequence[str],
     """
     joint = Tolerance(tolerance.step, JOINT_THRESHOLD, tolerance.noise_floor, tolerance.resolvable)
     found: Dict[int, List[ProbeResult]] = {position: [] for position in positions}
-    for probe in joint_probes(positions, judge.subject.tensors, judge.gradients, count, generator):
-        current: Optional[Probe] = probe
-        result, at_joint = judge.judge(probe, joint), True
+    wrong: List[int] = []  # tensors with a confirmed wrong entry: later directions leave them out
+    for whole in joint_probes(positions, judge.subject.tensors, judge.gradients, count, generator):
+        current = _without(whole, wrong, names)
+        if current is None:
+            continue
+        result, at_joint = judge.judge(current, joint), True
         if result.status == "disagree" and lowered is not None \
                 and set(lowered()) & set(positions):
             return None
@@ -95,11 +101,11 @@ def check_jointly(judge: Judge, positions: Sequence[int], names: Sequence[str],
             culprits += 1
             culprit = located.probe.parts[0].tensor
             found[culprit].append(located)
-            remaining = [part for part in current.parts if part.tensor != culprit]
-            if not remaining:
-                current = None
+            if located.status == "disagree":
+                wrong.append(culprit)
+            current = _without(current, [culprit], names)
+            if current is None:
                 break
-            current = Probe(f"{probe.label} without {names[culprit]}", remaining, "joint")
             # After an entry that agrees at the failure threshold, the joint discrepancy is finer
             # than a tensor's own check resolves (an iterative solver's backward is exact to
             # ~1e-5, qpth's): the rest is judged at that threshold rather than narrowed again.
@@ -111,4 +117,38 @@ def check_jointly(judge: Judge, positions: Sequence[int], names: Sequence[str],
             result = judge.judge(current, tolerance)  # the verdict is given at the usual threshold
         for part in current.parts:
             found[part.tensor].append(result)
+    for culprit in wrong:
+        second = _second_entry(judge, culprit, found[culprit], names)
+        if second is not None:  # what tells a constant factor from one wrong entry
+            found[culprit].append(judge.judge(second, tolerance, confirm=False))
     return found
+
+
+def _without(probe: Probe, left_out: Sequence[int], names: Sequence[str]) -> Optional[Probe]:
+    """``probe`` without the parts on ``left_out`` tensors (None when nothing remains)."""
+    parts = [part for part in probe.parts if part.tensor not in left_out]
+    if len(parts) == len(probe.parts):
+        return probe
+    if not parts:
+        return None
+    dropped = ", ".join(names[p] for p in left_out if p in probe.tensors)
+    joiner = ", " if " without " in probe.label else " without "
+    return Probe(f"{probe.label}{joiner}{dropped}", parts, "joint")
+
+
+def _second_entry(judge: Judge, position: int, results: List[ProbeResult],
+                  names: Sequence[str]) -> Optional[Probe]:
+    """The culprit's entry of largest analytic gradient other than the one already located."""
+    gradient = judge.gradients[position]
+    taken = set()
+    for part in (part for r in results for part in r.probe.parts if part.tensor == position):
+        if part.index is not None:
+            taken.add(tuple(part.index))
+        elif part.support() == 1:  # a direction narrowed down to one entry
+            taken.add(unravel(int(part.direction.reshape(-1).nonzero()[0]), tuple(gradient.shape)))
+    for flat in gradient.abs().reshape(-1).argsort(descending=True)[:len(taken) + 1].tolist():
+        index = unravel(flat, tuple(gradient.shape))
+        if index not in taken:
+            return Probe(names[position] + format_index(index), [Part(position, index=index)],
+                         "coordinate")
+    return None

@@ -120,6 +120,17 @@ def test_a_backward_exact_to_1e_5_passes_without_narrowing_again_and_again(monke
     assert len(calls) == joint.JOINT_DIRECTIONS, calls
 
 
+def test_a_tensor_found_wrong_is_narrowed_once_and_its_factor_named(monkeypatch):
+    calls = _counting_narrow(monkeypatch)
+    model = deep_mlp(8)
+    parametrize.register_parametrization(model[6], "weight", Tap(torch.tensor(0.5)))
+    report = check_gradients(model, _x(), strategy="joint")
+    failing = [e for e in report.entries if e.verdict == "wrong"]
+    assert [e.name for e in failing] == ["6.parametrizations.weight.original"], report.render()
+    assert len(calls) == 1  # the second direction leaves the culprit out
+    assert "analytic ≈ 0.5 × numeric on every probe: a missing factor of 2?" in failing[0].details
+
+
 def test_unknown_strategy_is_rejected():
     with pytest.raises(NNCheckError, match="strategy='jointly' is not an option"):
         check_gradients(torch.sin, _x(), strategy="jointly")
