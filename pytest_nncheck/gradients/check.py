@@ -294,12 +294,13 @@ def _probe_tensor(judge: Judge, subject: Subject, position: int, tolerance: Tole
     results: List[ProbeResult] = []
     wrong = 0
     probes = sampler.probes()
+    evaluations: List[Optional[Dict[float, float]]] = [None] * len(probes)
     if tolerance.measured_noise:
-        tolerance = judge.pool(probes, tolerance)
-    for probe in probes:
+        tolerance, evaluations = judge.pool(probes, tolerance)
+    for probe, evaluated in zip(probes, evaluations):
         if wrong >= ENOUGH_DISAGREEMENTS:
             break
-        results.append(judge.judge(probe, tolerance, confirm=not wrong))
+        results.append(judge.judge(probe, tolerance, confirm=not wrong, evaluated=evaluated))
         wrong += results[-1].status == "disagree"
     return [split_around_kinks(judge, r, tolerance, subject.names)
             if r.status == "inconclusive" else r for r in results]

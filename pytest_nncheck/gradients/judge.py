@@ -92,7 +92,6 @@ class Judge:
         self.value_at_x = value_at_x
         self.observe_decisions = observe_decisions
         self.kinks = kinks
-        self._pending: Dict[int, Tuple[Probe, Dict[float, float]]] = {}  # made by ``pool``
 
     @property
     def record_at_x(self) -> DecisionRecord:
@@ -130,33 +129,34 @@ class Judge:
         return (central_difference(known[step], known[-step], step),
                 central_difference(known[step / 2], known[-step / 2], step / 2))
 
-    def pool(self, probes: Sequence[Probe], tolerance: Tolerance) -> Tolerance:
-        """Evaluate ``probes`` for a measured-noise check (kept for ``judge``) and return the
-        tolerance whose noise is the largest any of them measured."""
-        noise = 0.0
-        for probe in probes:
-            known = self._evaluate_measured(probe, tolerance.step)
-            self._pending[id(probe)] = (probe, known)  # the reference keeps the id unique
-            full, half = self._differences(known, tolerance.step)
-            noise = max(noise, MEASURED_NOISE_SAFETY * abs(full - half))
-        return replace(tolerance, pooled_noise=noise)
+    def pool(self, probes: Sequence[Probe],
+             tolerance: Tolerance) -> Tuple[Tolerance, List[Dict[float, float]]]:
+        """Evaluate ``probes`` for a measured-noise check: the tolerance whose noise is the largest
+        any of them measured, and each probe's evaluations (for ``judge``'s ``evaluated``)."""
+        evaluations = [self._evaluate_measured(probe, tolerance.step) for probe in probes]
+        noise = max((MEASURED_NOISE_SAFETY * abs(full - half) for full, half in
+                     (self._differences(known, tolerance.step) for known in evaluations)),
+                    default=0.0)
+        return replace(tolerance, pooled_noise=noise), evaluations
 
     def _measured(self, probe: Probe, tolerance: Tolerance,
                   known: Dict[float, float]) -> Tuple[float, Tolerance]:
         """The extrapolated central difference and floors from its round-off."""
         step = tolerance.step
-        pending = self._pending.pop(id(probe), None)
-        known.update(pending[1] if pending is not None else self._evaluate_measured(probe, step))
+        if not known:
+            known.update(self._evaluate_measured(probe, step))
         full, half = self._differences(known, step)
         noise = max(MEASURED_NOISE_SAFETY * abs(full - half), tolerance.pooled_noise)
         return (4 * half - full) / 3, replace(tolerance, noise_floor=noise / tolerance.threshold,
                                               resolvable=noise)
 
-    def judge(self, probe: Probe, tolerance: Tolerance, confirm: bool = True) -> ProbeResult:
+    def judge(self, probe: Probe, tolerance: Tolerance, confirm: bool = True,
+              evaluated: Optional[Dict[float, float]] = None) -> ProbeResult:
         """The verdict on ``probe``; ``confirm=False`` trusts the central difference (once a
-        tensor is known to be wrong, its other probes need no one-sided confirmation)."""
+        tensor is known to be wrong, its other probes need no one-sided confirmation).
+        ``evaluated``: the probe's values by step, already taken by ``pool``."""
         analytic = probe.analytic(self.gradients)
-        known: Dict[float, float] = {}  # step -> value, reused by the confirmation
+        known: Dict[float, float] = dict(evaluated or {})  # step -> value, reused to confirm
         if tolerance.measured_noise:
             numeric, tolerance = self._measured(probe, tolerance, known)
         else:
